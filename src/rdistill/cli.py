@@ -1,0 +1,113 @@
+"""The `rdistill` command line: one command per stage, `run` for a whole recipe, `demo` for the micro-world.
+
+Every command reads the same recipe; errors a user can cause exit with code 2 and a message
+naming the file and key, with nothing written.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from rdistill.config import Recipe, load_recipe
+from rdistill.console import make_console, quiet_libraries
+from rdistill.errors import RdistillError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Data-efficient reasoning distillation.")
+console = make_console()
+
+RecipeOption = Annotated[Optional[Path], typer.Option("--recipe", "-r", help="Recipe YAML (default: the micro-world's defaults).")]
+RunDirOption = Annotated[Optional[Path], typer.Option("--run-dir", help="Run directory (default: the recipe's, runs/NAME).")]
+ForceOption = Annotated[bool, typer.Option("--force", help="Rerun even if inputs and config are unchanged.")]
+
+
+def _load(recipe_path: Path | None) -> Recipe:
+    return load_recipe(recipe_path) if recipe_path is not None else Recipe(name="micro")
+
+
+def _fail(error: RdistillError) -> None:
+    console.print(f"[bold red]error:[/bold red] {error}", markup=True, highlight=False)
+    raise typer.Exit(code=2)
+
+
+def _stage_command(stage: str, recipe_path: Path | None, run_dir: Path | None, force: bool) -> None:
+    from rdistill.pipeline import run_one
+
+    try:
+        recipe = _load(recipe_path)
+        quiet_libraries()
+        entry = run_one(stage, recipe, run_dir or recipe.resolved_run_dir(), force, console)
+    except RdistillError as error:
+        _fail(error)
+    console.print(f"{stage}: {json.dumps(entry.get('counts', {}))}")
+
+
+def _register(stage: str, help_text: str) -> None:
+    def command(recipe: RecipeOption = None, run_dir: RunDirOption = None, force: ForceOption = False) -> None:
+        _stage_command(stage, recipe, run_dir, force)
+
+    command.__doc__ = help_text
+    app.command(name=stage, help=help_text)(command)
+
+
+for _stage, _help in (
+    ("problems", "Build the problem pool and held-out eval sets (problems.parquet)."),
+    ("generate", "Sample teacher rollouts for every training problem (rollouts/*.jsonl)."),
+    ("verify", "Grade every rollout: math answers and code tests (verified.parquet)."),
+    ("teachers", "Score the teachers and choose whose traces to keep (teachers.json)."),
+    ("curate", "Filter and select the training set (sft.jsonl, selection.parquet)."),
+    ("train", "Fine-tune the student on the curated set (student/)."),
+    ("evaluate", "Evaluate the base and the distilled student (eval/)."),
+    ("report", "Write report.md and report.html from the run directory."),
+):
+    _register(_stage, _help)
+
+
+def _run_and_summarise(recipe: Recipe, run_dir: Path | None, force: bool) -> None:
+    from rdistill.pipeline import run_recipe
+    from rdistill.report import comparison_table
+
+    started = time.perf_counter()
+    try:
+        quiet_libraries()
+        directory = run_recipe(recipe, run_dir, force, console)
+    except RdistillError as error:
+        _fail(error)
+    summary = json.loads((directory / "eval" / "summary.json").read_text())
+    console.rule("[bold]result")
+    console.print(comparison_table(summary))
+    console.print(f"run directory: {directory}   report: {directory / 'report.html'}   wall time: {time.perf_counter() - started:.0f} s")
+
+
+@app.command()
+def run(
+    recipe: Annotated[Path, typer.Argument(help="Recipe YAML file.")],
+    run_dir: RunDirOption = None,
+    force: ForceOption = False,
+) -> None:
+    """Run every stage of a recipe, skipping those already done on the same inputs and config."""
+    try:
+        loaded = load_recipe(recipe)
+    except RdistillError as error:
+        _fail(error)
+    _run_and_summarise(loaded, run_dir, force)
+
+
+@app.command()
+def demo(run_dir: RunDirOption = None, force: ForceOption = False) -> None:
+    """Run the micro-world end to end on this machine's CPU and print base vs distilled."""
+    _run_and_summarise(Recipe(name="micro"), run_dir, force)
+
+
+def main() -> None:
+    """Entry point for `python -m rdistill`."""
+    app(prog_name="rdistill")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

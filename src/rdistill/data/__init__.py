@@ -1,0 +1,43 @@
+"""Records, files and the run manifest: the only things stages share.
+
+Every stage reads and writes the files below with the schemas documented in `docs/schema.md`;
+nothing else passes between stages.
+"""
+
+from rdistill.data.io import (
+    append_jsonl,
+    atomic_path,
+    file_hash,
+    read_jsonl,
+    read_parquet,
+    stable_id,
+    write_json,
+    write_jsonl,
+    write_parquet,
+)
+from rdistill.data.schema import (
+    EVAL_COLUMNS,
+    PROBLEM_COLUMNS,
+    ROLLOUT_COLUMNS,
+    SFT_COLUMNS,
+    VERDICT_COLUMNS,
+    require_columns,
+)
+
+__all__ = [
+    "EVAL_COLUMNS",
+    "PROBLEM_COLUMNS",
+    "ROLLOUT_COLUMNS",
+    "SFT_COLUMNS",
+    "VERDICT_COLUMNS",
+    "append_jsonl",
+    "atomic_path",
+    "file_hash",
+    "read_jsonl",
+    "read_parquet",
+    "require_columns",
+    "stable_id",
+    "write_json",
+    "write_jsonl",
+    "write_parquet",
+]

@@ -1,0 +1,119 @@
+"""File IO with the two guarantees every stage relies on: atomic writes and tolerant reads.
+
+A reader never sees a half-written file (we write to a temporary name and rename), and an
+append-only JSONL file whose last line was torn by a kill is read up to that line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from rdistill.errors import DataError
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary sibling of `path`; rename it onto `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_parquet(rows: list[dict[str, Any]], path: Path, schema: pa.Schema | None = None) -> None:
+    """Write rows atomically as a Parquet file."""
+    table = pa.Table.from_pylist(rows, schema=schema) if rows or schema else pa.table({})
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def read_parquet(path: Path) -> list[dict[str, Any]]:
+    """Read a Parquet file into a list of row dicts."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    try:
+        return pq.read_table(path).to_pylist()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"{path}: not a readable Parquet file ({exc})") from exc
+
+
+def write_json(obj: Any, path: Path) -> None:
+    """Write JSON atomically, pretty-printed so people can read run directories."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_jsonl(rows: Iterable[dict[str, Any]], path: Path) -> None:
+    """Write rows atomically as JSON Lines."""
+    with atomic_path(path) as tmp, tmp.open("w") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def append_jsonl(rows: Iterable[dict[str, Any]], path: Path) -> None:
+    """Append rows to a JSON Lines file and flush them to disk, so a kill loses at most a torn line."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_jsonl(path: Path, tolerate_torn_tail: bool = False) -> list[dict[str, Any]]:
+    """Read JSON Lines; a malformed line is an error naming file and line.
+
+    With `tolerate_torn_tail`, an unterminated last line (a write cut by a kill) is dropped
+    and cut off the file, so that the next append starts on a clean line.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    raw = path.read_bytes()
+    if tolerate_torn_tail and raw and not raw.endswith(b"\n"):
+        cut = raw.rfind(b"\n") + 1
+        with path.open("r+b") as handle:
+            handle.truncate(cut)
+        raw = raw[:cut]
+    rows = []
+    for number, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{number}: invalid JSON ({exc.msg})") from exc
+    return rows
+
+
+def file_hash(path: Path) -> str:
+    """Content hash of a file, or of every file under a directory (names included)."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
+        with file.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def stable_id(*parts: str) -> str:
+    """A short id that depends only on the given strings (source and text, say)."""
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]

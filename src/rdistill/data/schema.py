@@ -1,0 +1,41 @@
+"""Column sets of the records stages exchange (see docs/schema.md for each field's meaning).
+
+Every stage may add columns, none may drop these. Readers check them with `require_columns`
+so that a foreign or stale file fails with its name, row and missing field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rdistill.errors import DataError
+
+PROBLEM_COLUMNS = ("id", "domain", "prompt", "answer", "tests", "difficulty", "source", "split", "meta")
+ROLLOUT_COLUMNS = (
+    "problem_id",
+    "teacher",
+    "sample_index",
+    "seed",
+    "messages",
+    "reasoning",
+    "response",
+    "finish_reason",
+    "prompt_tokens",
+    "completion_tokens",
+    "latency_s",
+    "error",
+)
+VERDICT_COLUMNS = ("extracted", "correct", "tests_passed", "tests_total", "verify_error")
+SFT_COLUMNS = ("messages", "problem_id", "teacher", "why")
+EVAL_COLUMNS = ("benchmark", "problem_id", "sample_index", "correct", "finished", "has_think", "tokens")
+
+DOMAINS = ("math", "code", "mcq", "text")
+
+
+def require_columns(rows: list[dict[str, Any]], columns: tuple[str, ...], path: Path) -> None:
+    """Raise a DataError naming the file, the first bad row and the missing field."""
+    for number, row in enumerate(rows):
+        missing = [column for column in columns if column not in row]
+        if missing:
+            raise DataError(f"{path}: row {number}: missing field {missing[0]!r} (expected fields: {', '.join(columns)})")

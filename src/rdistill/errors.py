@@ -1,0 +1,19 @@
+"""Errors a user can cause. The CLI turns every `RdistillError` into exit code 2; bugs stay tracebacks."""
+
+from __future__ import annotations
+
+
+class RdistillError(Exception):
+    """Base class of every error that bad input, not a bug, can raise."""
+
+
+class RecipeError(RdistillError):
+    """A recipe or stage config is invalid: names the file, the key path and what was expected."""
+
+
+class DataError(RdistillError):
+    """A data file is missing or malformed: names the file, the row and the field."""
+
+
+class StageInputError(RdistillError):
+    """A stage was run before the stage whose output it needs."""

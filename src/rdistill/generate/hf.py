@@ -1,0 +1,52 @@
+"""The `hf` backend: a local transformers model, batched generation with left padding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rdistill.config import SamplingParams
+
+
+def load_model(model_dir: Path):
+    """Tokenizer and model from a local folder, in eval mode, on the GPU when there is one."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer.padding_side = "left"
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
+    return tokenizer, model
+
+
+def generate_batch(tokenizer, model, conversations: list[list[dict[str, str]]], params: SamplingParams, seed: int) -> list[dict[str, Any]]:
+    """Complete each conversation once; returns text, finish_reason and token counts per item."""
+    import torch
+
+    prompts = [tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) for messages in conversations]
+    encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+    torch.manual_seed(seed)
+    sampling = {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p} if params.temperature > 0 else {"do_sample": False}
+    with torch.no_grad():
+        output = model.generate(
+            **encoded,
+            max_new_tokens=params.max_tokens,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            **sampling,
+        )
+    new_tokens = output[:, encoded["input_ids"].shape[1] :]
+    results = []
+    for row, prompt_ids in zip(new_tokens.tolist(), encoded["attention_mask"].sum(dim=1).tolist()):
+        stopped = tokenizer.eos_token_id in row
+        completion = row[: row.index(tokenizer.eos_token_id)] if stopped else [t for t in row if t != tokenizer.pad_token_id]
+        results.append(
+            {
+                "text": tokenizer.decode(completion, skip_special_tokens=False),
+                "finish_reason": "stop" if stopped else "length",
+                "prompt_tokens": int(prompt_ids),
+                "completion_tokens": len(completion) + (1 if stopped else 0),
+            }
+        )
+    return results

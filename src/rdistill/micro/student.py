@@ -1,0 +1,192 @@
+"""The micro-world's student: a BPE tokenizer, a tiny Llama, and its non-reasoning base training.
+
+The base plays the part of the papers' instruct models: it has learned to answer every task
+*directly* (no `<think>` block), arithmetic facts included, before any distillation. It is
+built once per configuration and cached under `$RDISTILL_CACHE` (default
+`~/.cache/rdistill`) in a folder named after its configuration hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rdistill.micro.problems import FACTS, arithmetic_fact, generate_problems, list_op_expr
+from rdistill.micro.teachers import TEACHERS, write_trace
+
+SPECIAL_TOKENS = ["<|pad|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>", "<think>", "</think>"]
+WORLD_VERSION = "1"
+
+# The assistant turn, its end-of-turn token included, is wrapped in generation markers so that
+# TRL's assistant_only_loss trains on it alone, and learns to stop.
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'assistant' %}"
+    "{{ '<|assistant|>\n' }}{% generation %}{{ message['content'] + '<|end|>' }}{% endgeneration %}{{ '\n' }}"
+    "{% else %}{{ '<|' + message['role'] + '|>\n' + message['content'] + '<|end|>\n' }}{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
+)
+
+
+class MicroStudentConfig(BaseModel):
+    """Architecture and base training of the micro student (a Llama of about two million parameters)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    vocab_size: int = Field(768, description="BPE vocabulary size, special tokens included.")
+    hidden_size: int = Field(192, description="Width of the residual stream.")
+    intermediate_size: int = Field(512, description="Width of the MLP.")
+    num_layers: int = Field(4, description="Transformer blocks.")
+    num_heads: int = Field(6, description="Attention heads.")
+    max_positions: int = Field(512, description="Longest sequence the model accepts.")
+    base_examples: int = Field(10000, description="Direct-answer examples the non-reasoning base is trained on.")
+    fact_repeats: int = Field(6, description="Times each out-of-domain fact occurs in the base corpus.")
+    base_epochs: float = Field(2.0, description="Passes over the base corpus.")
+    base_learning_rate: float = Field(3e-3, description="Peak learning rate of base training.")
+    base_batch_size: int = Field(64, description="Examples per base training step.")
+    seed: int = Field(0, description="Seed of the base corpus, initialisation and training.")
+
+    def fingerprint(self) -> str:
+        """Hash naming the cache folder: any change of configuration builds a new base."""
+        payload = json.dumps({"config": self.model_dump(), "world": WORLD_VERSION}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def cache_root() -> Path:
+    """Where built micro students live; `RDISTILL_CACHE` overrides the default."""
+    return Path(os.environ.get("RDISTILL_CACHE", Path.home() / ".cache" / "rdistill"))
+
+
+def direct_answer(problem: dict[str, Any]) -> str:
+    """The base's answer style: the result at once, with no reasoning.
+
+    For code this is one composed expression, the analogue of computing a multi-step sum in
+    one's head; the teachers' step-a-line style is what distillation has to teach.
+    """
+    if problem["domain"] == "code":
+        expression = "xs"
+        for kind, k in json.loads(problem["meta"])["ops"]:
+            expression = list_op_expr(kind, k, expression)
+        return f"```python\ndef f(xs):\n    return {expression}\n```"
+    return f"The answer is \\boxed{{{problem['answer']}}}."
+
+
+def base_corpus(config: MicroStudentConfig) -> list[list[dict[str, str]]]:
+    """Chat conversations of the base's training: direct answers on every task, facts and sums."""
+    conversations = []
+    for domain, share in (("math", 0.3), ("code", 0.25)):
+        problems = generate_problems(domain, int(config.base_examples * share), [1, 2, 3, 4], seed=config.seed + 1000)
+        conversations += [_conversation(p["prompt"], direct_answer(p)) for p in problems]
+    for name, color in FACTS * config.fact_repeats:
+        conversations.append(_conversation(f"What color is the {name}?", f"The answer is \\boxed{{{color}}}."))
+    rng = random.Random(config.seed)
+    facts = [arithmetic_fact(rng) for _ in range(max(0, config.base_examples - len(conversations)))]
+    conversations += [_conversation(p["prompt"], direct_answer(p)) for p in facts]
+    random.Random(config.seed).shuffle(conversations)
+    return conversations
+
+
+def _conversation(prompt: str, answer: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
+
+
+def tokenizer_corpus(config: MicroStudentConfig) -> list[str]:
+    """Texts the BPE tokenizer is fitted on: prompts, direct answers and every teacher's traces."""
+    texts = [f"What color is the {name}? The answer is \\boxed{{{color}}}." for name, color in FACTS]
+    for domain in ("math", "code"):
+        for index, problem in enumerate(generate_problems(domain, 400, [1, 2, 3, 4], seed=config.seed + 2000)):
+            texts += [problem["prompt"], direct_answer(problem)]
+            for style in TEACHERS.values():
+                reasoning, answer = write_trace(problem, style, seed=index)
+                texts += [reasoning, answer]
+    return texts
+
+
+def build_tokenizer(config: MicroStudentConfig):
+    """A byte-level BPE with single-digit tokens (so numbers are spelled digit by digit)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
+    )
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=config.vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(tokenizer_corpus(config), trainer=trainer)
+    wrapped = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        pad_token="<|pad|>",
+        eos_token="<|end|>",
+        additional_special_tokens=SPECIAL_TOKENS[1:4] + SPECIAL_TOKENS[5:],
+    )
+    wrapped.chat_template = CHAT_TEMPLATE
+    wrapped.padding_side = "left"
+    return wrapped
+
+
+def build_model(config: MicroStudentConfig, tokenizer):
+    """A randomly initialised Llama of the configured size."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(config.seed)
+    model_config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=config.hidden_size,
+        intermediate_size=config.intermediate_size,
+        num_hidden_layers=config.num_layers,
+        num_attention_heads=config.num_heads,
+        num_key_value_heads=config.num_heads,
+        max_position_embeddings=config.max_positions,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+    )
+    return LlamaForCausalLM(model_config)
+
+
+def ensure_base(config: MicroStudentConfig, console=None) -> Path:
+    """Path of the trained non-reasoning base for `config`, building and caching it if needed."""
+    from rdistill.train import SFTOptions, fine_tune
+
+    target = cache_root() / "micro-student" / config.fingerprint()
+    if (target / "config.json").exists():
+        return target
+    staging = target.with_name(target.name + f".building-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    init_dir = staging / "init"
+    tokenizer = build_tokenizer(config)
+    model = build_model(config, tokenizer)
+    model.save_pretrained(init_dir)
+    tokenizer.save_pretrained(init_dir)
+    options = SFTOptions(
+        epochs=config.base_epochs,
+        learning_rate=config.base_learning_rate,
+        batch_size=config.base_batch_size,
+        max_length=config.max_positions,
+        seed=config.seed,
+    )
+    fine_tune(init_dir, base_corpus(config), staging / "model", options, description="base student (direct answers)", console=console)
+    staging.joinpath("model", "micro_student.json").write_text(json.dumps(config.model_dump(), indent=2))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():  # another process finished first; keep its copy
+        shutil.rmtree(staging, ignore_errors=True)
+        return target
+    os.replace(staging / "model", target)
+    shutil.rmtree(staging, ignore_errors=True)
+    return target

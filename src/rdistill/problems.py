@@ -1,0 +1,41 @@
+"""Stage `problems`: build the problem pool and the held-out evaluation sets (`problems.parquet`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rdistill.config import ProblemsOptions
+from rdistill.data import write_parquet
+from rdistill.data.manifest import run_stage
+from rdistill.micro.problems import generate_problems
+
+OUTPUT = "problems.parquet"
+
+
+def micro_pool(options: ProblemsOptions) -> list[dict[str, Any]]:
+    """Training pool and eval sets of the micro-world; eval prompts never occur in the pool."""
+    world = options.micro
+    pool: list[dict[str, Any]] = []
+    for domain in ("math", "code", "text"):
+        train = generate_problems(domain, getattr(world, domain), world.difficulties, seed=world.seed)
+        held_out = generate_problems(
+            domain, world.eval_per_domain, world.difficulties, seed=world.seed + 7919, exclude={p["prompt"] for p in train}
+        )
+        pool += train + [{**problem, "split": "eval"} for problem in held_out]
+    return pool
+
+
+def run(options: ProblemsOptions, run_dir: Path, force: bool = False, log=print) -> dict[str, Any]:
+    """Write `problems.parquet` for the recipe's problem source."""
+
+    def work() -> dict[str, Any]:
+        rows = micro_pool(options)
+        write_parquet(rows, Path(run_dir) / OUTPUT)
+        counts: dict[str, int] = {}
+        for row in rows:
+            key = f"{row['split']}/{row['domain']}"
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    return run_stage(run_dir, "problems", options, inputs=[], outputs=[OUTPUT], work=work, force=force, log=log)

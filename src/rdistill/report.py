@@ -1,0 +1,355 @@
+"""Stage `report`: one page that says whether distillation paid off, and what it cost.
+
+It reads whatever the earlier stages left in the run directory (only `eval/summary.json` is
+required) and writes `report.md` for reading in a terminal or a pull request and `report.html`,
+a single self-contained file (inline CSS, plots as base64 PNGs) that can be mailed or archived.
+Every piece of text taken from a file is escaped: a teacher's output must not run as a script.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from rdistill.config import ReportOptions
+from rdistill.data import atomic_path, read_jsonl, read_parquet, require_columns
+from rdistill.data.manifest import read_manifest, run_stage
+from rdistill.errors import DataError
+
+SUMMARY = "eval/summary.json"
+OUTPUTS = ["report.md", "report.html"]
+OPTIONAL_INPUTS = ["teachers.json", "selection.parquet", "sft.jsonl", "student/training_log.json"]
+MISSING = "–"
+CSS = """
+body { font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
+table { border-collapse: collapse; margin: 0.5rem 0 1rem; }
+th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+th { background: #f3f3f3; }
+img { max-width: 100%; display: block; margin: 0.5rem 0; }
+"""
+
+
+@dataclass
+class Section:
+    """One heading of the report: a table, notes below it and plots (plots appear in HTML only)."""
+
+    title: str
+    headers: list[str] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    plots: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+# Formatting
+
+
+def _pct(value: float | None) -> str:
+    return MISSING if value is None else f"{100 * value:.1f}%"
+
+
+def _points(value: float | None) -> str:
+    return MISSING if value is None else f"{value:+.1f}"
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return MISSING
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)
+
+
+# Headline comparison
+
+
+def _benchmarks(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """(benchmark, group) pairs: in-domain first, then out-of-domain."""
+    return [(name, "in-domain") for name in summary.get("in_domain", [])] + [
+        (name, "out-of-domain") for name in summary.get("out_of_domain", [])
+    ]
+
+
+def _metric(summary: dict[str, Any], student: str, benchmark: str, key: str) -> float | None:
+    return summary["students"][student].get(benchmark, {}).get(key)
+
+
+def _delta(summary: dict[str, Any], benchmark: str) -> float | None:
+    """Accuracy of the last student minus the first's, in percentage points."""
+    students = list(summary["students"])
+    first, last = (_metric(summary, name, benchmark, "accuracy") for name in (students[0], students[-1]))
+    return None if first is None or last is None else 100 * (last - first)
+
+
+def _comparison(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Headers and formatted rows of the headline table, shared by the terminal, Markdown and HTML."""
+    students = list(summary["students"])
+    with_delta = len(students) > 1
+    headers = ["benchmark", "group", *(f"{name} accuracy" for name in students)]
+    headers += [f"Δ {students[-1]} vs {students[0]} (pp)"] if with_delta else []
+    headers += [f"{name} completion" for name in students] + [f"{name} think tags" for name in students]
+    rows = []
+    for benchmark, group in _benchmarks(summary):
+        row = [benchmark, group, *(_pct(_metric(summary, name, benchmark, "accuracy")) for name in students)]
+        row += [_points(_delta(summary, benchmark))] if with_delta else []
+        row += [_pct(_metric(summary, name, benchmark, "completion_rate")) for name in students]
+        row += [_pct(_metric(summary, name, benchmark, "think_rate")) for name in students]
+        rows.append(row)
+    return headers, rows
+
+
+def comparison_table(summary: dict[str, Any]) -> Table:
+    """The headline comparison as a rich Table, so the CLI can end a run with the result."""
+    headers, rows = _comparison(summary)
+    delta_column = 2 + len(summary["students"]) if len(summary["students"]) > 1 else None
+    table = Table(title="Students per benchmark")
+    for header in headers:
+        table.add_column(header, justify="left" if header in ("benchmark", "group") else "right")
+    for (benchmark, _), row in zip(_benchmarks(summary), rows):
+        cells = [Text(cell) for cell in row]
+        if delta_column is not None:
+            delta = _delta(summary, benchmark)
+            if delta:
+                cells[delta_column].stylize("green" if delta > 0 else "red")
+        table.add_row(*cells)
+    return table
+
+
+def _accuracy_plot(summary: dict[str, Any]) -> bytes:
+    """Grouped bars: accuracy per benchmark, one bar per student."""
+    figure, axes = _figure()
+    benchmarks = [name for name, _ in _benchmarks(summary)]
+    students = list(summary["students"])
+    width = 0.8 / len(students)
+    for index, student in enumerate(students):
+        heights = [100 * (_metric(summary, student, name, "accuracy") or 0.0) for name in benchmarks]
+        axes.bar([x + index * width for x in range(len(benchmarks))], heights, width, label=student)
+    axes.set_xticks([x + width * (len(students) - 1) / 2 for x in range(len(benchmarks))], benchmarks)
+    axes.set_ylabel("accuracy (%)")
+    axes.set_ylim(0, 100)
+    axes.legend()
+    return _png(figure)
+
+
+def _comparison_section(summary: dict[str, Any]) -> Section:
+    headers, rows = _comparison(summary)
+    return Section("Students per benchmark", headers, rows, plots=[("accuracy per benchmark", _accuracy_plot(summary))])
+
+
+# Other sections, each built only when its file exists
+
+
+def _teachers_section(teachers: dict[str, Any]) -> Section:
+    scores = teachers.get("teachers", {})
+    domains = sorted({domain for score in scores.values() for domain in score.get("by_domain", {})})
+    headers = ["teacher", "rollouts", "accuracy", "mean completion tokens", *(f"{d} accuracy" for d in domains), "chosen"]
+    rows = [
+        [
+            name,
+            _fmt(score.get("rollouts")),
+            _pct(score.get("accuracy")),
+            _fmt(score.get("mean_completion_tokens")),
+            *(_pct(score.get("by_domain", {}).get(domain)) for domain in domains),
+            "yes" if name in teachers.get("chosen", []) else "",
+        ]
+        for name, score in sorted(scores.items(), key=lambda item: -(item[1].get("accuracy") or 0.0))
+    ]
+    notes = [f"Rule: {teachers.get('rule', MISSING)}. {teachers.get('why', '')}".strip()]
+    return Section("Teachers", headers, rows, notes)
+
+
+def _curation_section(selection: list[dict[str, Any]] | None, sft: list[dict[str, Any]] | None) -> Section:
+    section = Section("Curation funnel")
+    if selection is not None:
+        counts = Counter((row["kept"], row["why"]) for row in selection)
+        section.headers = ["why", "outcome", "rollouts"]
+        section.rows = [
+            [why, "kept" if kept else "dropped", _fmt(n)]
+            for (kept, why), n in sorted(counts.items(), key=lambda item: (not item[0][0], -item[1], item[0][1]))
+        ]
+        kept = sum(n for (is_kept, _), n in counts.items() if is_kept)
+        section.notes.append(f"{len(selection):,} verified rollouts: {kept:,} kept, {len(selection) - kept:,} dropped.")
+    if sft is not None:
+        by_teacher = Counter(row.get("teacher", MISSING) for row in sft)
+        detail = ", ".join(f"{teacher} {n:,}" for teacher, n in by_teacher.most_common())
+        section.notes.append(f"sft.jsonl holds {len(sft):,} training examples ({detail or 'none'}).")
+    return section
+
+
+def _loss_plot(points: list[tuple[float, float]]) -> bytes:
+    figure, axes = _figure()
+    axes.plot([step for step, _ in points], [loss for _, loss in points], marker=".")
+    axes.set_xlabel("step")
+    axes.set_ylabel("training loss")
+    return _png(figure)
+
+
+def _training_section(log: dict[str, Any]) -> Section:
+    keys = ["steps", "train_loss", "seconds", "examples", "tokens_per_second", "parameters", "resumed_from"]
+    rows = [[key.replace("_", " "), _fmt(log.get(key))] for key in keys if key in log]
+    points = [(entry["step"], entry["loss"]) for entry in log.get("log_history", []) if "loss" in entry and "step" in entry]
+    plots = [("training loss per step", _loss_plot(points))] if points else []
+    return Section("Training", ["measure", "value"], rows, plots=plots)
+
+
+def _finished_stages(manifest: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Stages in the order they ran; the report's own entry says "running" while this runs, so it is left out."""
+    stages = [(name, entry) for name, entry in manifest["stages"].items() if name != "report"]
+    return sorted(stages, key=lambda item: item[1].get("started_at", ""))
+
+
+def _timings_section(stages: list[tuple[str, dict[str, Any]]]) -> Section:
+    rows = [
+        [
+            name,
+            entry.get("status", MISSING),
+            _fmt(entry.get("seconds")),
+            ", ".join(f"{key} {_fmt(value)}" for key, value in entry.get("counts", {}).items()) or MISSING,
+            entry.get("finished_at", MISSING),
+        ]
+        for name, entry in stages
+    ]
+    total = sum(entry.get("seconds", 0) for _, entry in stages)
+    return Section("Stage timings", ["stage", "status", "seconds", "counts", "finished"], rows, [f"Total: {total:,.1f} s."])
+
+
+# Reading the run directory
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: invalid JSON ({exc.msg}, line {exc.lineno})") from exc
+
+
+def _read_summary(path: Path) -> dict[str, Any]:
+    summary = _read_json(path)
+    if not isinstance(summary, dict) or not summary.get("students"):
+        raise DataError(f"{path}: expected an object with a non-empty 'students' field")
+    return summary
+
+
+def _read_selection(path: Path) -> list[dict[str, Any]]:
+    rows = read_parquet(path)
+    require_columns(rows, ("kept", "why"), path)
+    return rows
+
+
+def build_sections(run_dir: Path) -> list[Section]:
+    """The report's sections, from whichever of the run directory's files exist."""
+    run_dir = Path(run_dir)
+    sections = [_comparison_section(_read_summary(run_dir / SUMMARY))]
+    if (run_dir / "teachers.json").exists():
+        sections.append(_teachers_section(_read_json(run_dir / "teachers.json")))
+    selection, sft = run_dir / "selection.parquet", run_dir / "sft.jsonl"
+    if selection.exists() or sft.exists():
+        sections.append(
+            _curation_section(
+                _read_selection(selection) if selection.exists() else None, read_jsonl(sft) if sft.exists() else None
+            )
+        )
+    if (run_dir / "student/training_log.json").exists():
+        sections.append(_training_section(_read_json(run_dir / "student/training_log.json")))
+    stages = _finished_stages(read_manifest(run_dir))
+    if stages:
+        sections.append(_timings_section(stages))
+    return sections
+
+
+# Rendering
+
+
+def _figure() -> tuple[Any, Any]:
+    # Imported here so the CLI can print comparison_table without paying matplotlib's import;
+    # an explicit Agg canvas needs no display and changes no global backend.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7, 3.5), layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure, figure.add_subplot()
+
+
+def _png(figure: Any) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()
+
+
+def _md_cell(text: str) -> str:
+    return html.escape(text, quote=False).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(title: str, sections: list[Section]) -> str:
+    """The report as Markdown tables; plots are left to the HTML version."""
+    lines = [f"# {_md_cell(title)}", ""]
+    for section in sections:
+        lines += [f"## {_md_cell(section.title)}", ""]
+        if section.headers:
+            lines.append("| " + " | ".join(_md_cell(h) for h in section.headers) + " |")
+            lines.append("|" + "|".join("---" for _ in section.headers) + "|")
+            lines += ["| " + " | ".join(_md_cell(cell) for cell in row) + " |" for row in section.rows]
+            lines.append("")
+        lines += [line for note in section.notes for line in (_md_cell(note), "")]
+        lines += ["*Plots: see report.html.*", ""] if section.plots else []
+    return "\n".join(lines)
+
+
+def _html_table(headers: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render_html(title: str, sections: list[Section]) -> str:
+    """The report as one self-contained HTML page: inline CSS, plots embedded as base64 PNGs."""
+    parts = [f"<h1>{html.escape(title)}</h1>"]
+    for section in sections:
+        parts.append(f"<h2>{html.escape(section.title)}</h2>")
+        parts += [_html_table(section.headers, section.rows)] if section.headers else []
+        parts += [f"<p>{html.escape(note)}</p>" for note in section.notes]
+        parts += [
+            f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+            for alt, png in section.plots
+        ]
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{CSS}</style></head>\n<body>\n"
+        + "\n".join(parts)
+        + "\n</body></html>\n"
+    )
+
+
+def _write_text(text: str, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def run(options: ReportOptions, run_dir: Path, force: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Write `report.md` and `report.html` from the run directory's results."""
+
+    def work() -> dict[str, Any]:
+        sections = build_sections(run_dir)
+        _write_text(render_markdown(options.title, sections), Path(run_dir) / OUTPUTS[0])
+        _write_text(render_html(options.title, sections), Path(run_dir) / OUTPUTS[1])
+        return {"sections": len(sections)}
+
+    # Optional files count as inputs when present, so that a changed training log or teacher
+    # choice makes the report stale even when the evaluation summary is unchanged.
+    inputs = [SUMMARY] + [name for name in OPTIONAL_INPUTS if (Path(run_dir) / name).exists()]
+    return run_stage(run_dir, "report", options, inputs=inputs, outputs=OUTPUTS, work=work, force=force, log=log)

@@ -1,0 +1,114 @@
+"""Stage `verify`: decide for every rollout whether its answer is right.
+
+Math and short answers: the last `\\boxed{}` (or 'the answer is …') compared with the gold
+answer. Code: the program in the last fenced block, run against the problem's tests in a
+sandboxed process (`rdistill.verify.sandbox`). `grade_many` is the public entry that the
+evaluation stage uses too, so that teachers and students are judged by the same rules.
+"""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from rich.progress import Progress
+
+from rdistill.config import VerifyOptions
+from rdistill.data import PROBLEM_COLUMNS, ROLLOUT_COLUMNS, read_jsonl, read_parquet, require_columns, write_parquet
+from rdistill.data.manifest import run_stage
+from rdistill.verify.answers import answers_equal, extract_answer
+from rdistill.verify.sandbox import run_program
+
+OUTPUT = "verified.parquet"
+FENCE = re.compile(r"```(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL)
+
+
+def extract_code(response: str) -> str | None:
+    """The program in the last fenced code block of a response, or None."""
+    blocks = FENCE.findall(response)
+    return blocks[-1] if blocks else None
+
+
+def _verdict(extracted: str | None, correct: bool | None, passed: int | None, total: int | None, error: str | None) -> dict[str, Any]:
+    return {"extracted": extracted, "correct": correct, "tests_passed": passed, "tests_total": total, "verify_error": error}
+
+
+def grade_answer(problem: dict[str, Any], response: str) -> dict[str, Any]:
+    """Verdict for an answer problem (math, mcq, text)."""
+    answer = extract_answer(response)
+    if answer is None:
+        return _verdict(None, False, None, None, "no_answer")
+    if problem.get("answer") is None:
+        return _verdict(answer, None, None, None, "no_gold_answer")
+    correct = answers_equal(answer, problem["answer"])
+    return _verdict(answer, correct, None, None, None if correct else "wrong_answer")
+
+
+def grade_code(problem: dict[str, Any], response: str, timeout_s: float) -> dict[str, Any]:
+    """Verdict for a code problem: its tests run in the sandbox."""
+    program = extract_code(response)
+    tests = problem.get("tests") or []
+    if program is None:
+        return _verdict(None, False, 0, len(tests), "no_code")
+    if not tests:
+        return _verdict(program, None, None, None, "no_tests")
+    result = run_program(program, tests, timeout_s)
+    return _verdict(program, result.passed == result.total, result.passed, result.total, result.error)
+
+
+def grade(problem: dict[str, Any], response: str, timeout_s: float = 5.0) -> dict[str, Any]:
+    """Verdict columns for one response to one problem."""
+    if problem["domain"] == "code":
+        return grade_code(problem, response, timeout_s)
+    return grade_answer(problem, response)
+
+
+def grade_many(
+    items: list[tuple[dict[str, Any], str]], timeout_s: float = 5.0, workers: int = 2, description: str = "verify", console=None
+) -> list[dict[str, Any]]:
+    """Verdicts for (problem, response) pairs, code run `workers` at a time, with a progress bar.
+
+    Threads suffice here: each code check waits on its own sandbox process.
+    """
+    with Progress(console=console, transient=False) as progress, ThreadPoolExecutor(max_workers=workers) as pool:
+        task = progress.add_task(description, total=len(items))
+        futures = [pool.submit(grade, problem, response, timeout_s) for problem, response in items]
+        verdicts = []
+        for future in futures:
+            verdicts.append(future.result())
+            progress.advance(task)
+    return verdicts
+
+
+def load_rollouts(run_dir: Path) -> list[dict[str, Any]]:
+    """Every teacher's rollouts, in a stable order."""
+    rows = []
+    for path in sorted((Path(run_dir) / "rollouts").glob("*.jsonl")):
+        file_rows = read_jsonl(path)
+        require_columns(file_rows, ROLLOUT_COLUMNS, path)
+        rows += file_rows
+    return rows
+
+
+def run(options: VerifyOptions, run_dir: Path, force: bool = False, log=print, console=None) -> dict[str, Any]:
+    """Write `verified.parquet`: every rollout with its domain, difficulty and verdict."""
+    run_dir = Path(run_dir)
+
+    def work() -> dict[str, Any]:
+        problems_path = run_dir / "problems.parquet"
+        problems = read_parquet(problems_path)
+        require_columns(problems, PROBLEM_COLUMNS, problems_path)
+        by_id = {problem["id"]: problem for problem in problems}
+        rollouts = load_rollouts(run_dir)
+        items = [(by_id[r["problem_id"]], r["response"] or "") for r in rollouts]
+        verdicts = grade_many(items, options.code_timeout_s, options.workers, console=console)
+        rows = [
+            {**rollout, "domain": problem["domain"], "difficulty": problem["difficulty"], **verdict}
+            for rollout, (problem, _), verdict in zip(rollouts, items, verdicts)
+        ]
+        write_parquet(rows, run_dir / OUTPUT)
+        return {"rollouts": len(rows), "correct": sum(bool(r["correct"]) for r in rows)}
+
+    return run_stage(run_dir, "verify", options, inputs=["problems.parquet", "rollouts"], outputs=[OUTPUT], work=work, force=force, log=log)

@@ -1,0 +1,120 @@
+"""Run an untrusted program against tests in a separate, resource-limited process.
+
+One process per solution runs a small harness that feeds each test in turn, so start-up is paid
+once per solution, not per test. The process gets a fresh temporary directory, an environment
+without the parent's variables, memory/CPU/file limits, and its own session so that a timeout
+kills every process it started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+
+MEMORY_LIMIT_BYTES = 1 << 30
+OUTPUT_LIMIT_BYTES = 1 << 20
+RESULT_MARKER = "__RDISTILL_RESULT__"
+
+# The harness runs in the child. It reads {program, tests} from stdin, runs each test with the
+# program's definitions in a fresh namespace, and prints one JSON line after a marker. It keeps
+# a reference to the real stdout before running user code, so a program that replaces or closes
+# sys.stdout cannot forge the result line.
+HARNESS = r"""
+import io, json, os, sys
+_out = os.fdopen(os.dup(1), "w")
+_payload = json.loads(sys.stdin.read())
+_results = []
+def _norm(text):
+    return [line.split() for line in text.strip().splitlines() if line.strip()]
+for _test in _payload["tests"]:
+    _ns = {"__name__": "__main__" if _test.get("input") is not None else "solution"}
+    try:
+        if _test.get("input") is not None:
+            sys.stdin = io.StringIO(_test["input"])
+            _buffer = io.StringIO()
+            sys.stdout = _buffer
+            try:
+                exec(compile(_payload["program"], "solution.py", "exec"), _ns)
+            except SystemExit:
+                pass
+            finally:
+                sys.stdout = sys.__stdout__
+            _results.append("pass" if _norm(_buffer.getvalue()) == _norm(_test["output"]) else "wrong_answer")
+        else:
+            exec(compile(_payload["program"], "solution.py", "exec"), _ns)
+            exec(compile(_test["test"], "test.py", "exec"), _ns)
+            _results.append("pass")
+    except AssertionError:
+        _results.append("wrong_answer")
+    except MemoryError:
+        _results.append("memory")
+    except BaseException as _exc:
+        _results.append("runtime_error")
+_out.write("\n__RDISTILL_RESULT__" + json.dumps(_results) + "\n")
+_out.flush()
+os._exit(0)
+"""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Outcome of running one program: per-test results and an overall error reason, if any."""
+
+    passed: int
+    total: int
+    error: str | None
+
+
+def _limit_resources(cpu_seconds: int) -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (OUTPUT_LIMIT_BYTES, OUTPUT_LIMIT_BYTES))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def run_program(program: str, tests: list[dict], timeout_s: float) -> RunResult:
+    """Run `program` against `tests` (function tests or stdin/stdout pairs) in a sandboxed process."""
+    payload = json.dumps({"program": program, "tests": tests})
+    with tempfile.TemporaryDirectory(prefix="rdistill-sandbox-") as workdir:
+        process = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", HARNESS],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            cwd=workdir,
+            env={"PATH": "/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir, "PYTHONHASHSEED": "0"},
+            start_new_session=True,
+            preexec_fn=lambda: _limit_resources(max(1, int(timeout_s) + 1)),
+        )
+        try:
+            stdout, _ = process.communicate(payload.encode(), timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            _kill_group(process)
+            return RunResult(0, len(tests), "timeout")
+        finally:
+            _kill_group(process)
+    return _parse(stdout.decode(errors="replace"), len(tests), process.returncode)
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.wait()
+
+
+def _parse(stdout: str, total: int, returncode: int) -> RunResult:
+    marker = stdout.rfind(RESULT_MARKER)
+    if marker < 0:
+        return RunResult(0, total, "timeout" if returncode in (-signal.SIGXCPU, -signal.SIGKILL) else "runtime_error")
+    results = json.loads(stdout[marker + len(RESULT_MARKER) :].splitlines()[0])
+    passed = results.count("pass")
+    failures = [r for r in results if r != "pass"]
+    return RunResult(passed, total, failures[0] if failures else None)

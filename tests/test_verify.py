@@ -1,0 +1,98 @@
+"""Verification: answer extraction, comparison and the code sandbox."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from rdistill.verify import extract_code, grade
+from rdistill.verify.answers import answers_equal, extract_answer, last_boxed
+from rdistill.verify.sandbox import run_program
+
+FUNCTION_TESTS = [{"input": None, "output": None, "entry_point": "f", "test": "assert f([3, 1, 2]) == [2, 1, 3]"}]
+CODE_PROBLEM = {"domain": "code", "tests": FUNCTION_TESTS}
+
+
+def fenced(program: str) -> str:
+    return f"Here it is.\n```python\n{program}\n```\n"
+
+
+def test_last_boxed_handles_nested_braces_and_takes_the_last():
+    assert last_boxed(r"first \boxed{1} then \boxed{\frac{1}{2}}") == r"\frac{1}{2}"
+    assert last_boxed("no box here") is None
+    assert last_boxed(r"\boxed{unclosed") is None
+
+
+def test_extract_answer_falls_back_to_the_answer_is():
+    assert extract_answer("so the answer is 42.") == "42"
+    assert extract_answer(r"The answer is \boxed{7}.") == "7"
+    assert extract_answer("I do not know") is None
+
+
+def test_answers_equal_compares_numbers_and_text():
+    assert answers_equal("12", "12.0")
+    assert answers_equal(" Red ", "red")
+    assert not answers_equal("13", "12")
+
+
+def test_grade_math_reports_reasons():
+    problem = {"domain": "math", "answer": "18"}
+    assert grade(problem, r"\boxed{18}")["correct"] is True
+    wrong = grade(problem, r"\boxed{17}")
+    assert (wrong["correct"], wrong["verify_error"], wrong["extracted"]) == (False, "wrong_answer", "17")
+    assert grade(problem, "eighteen")["verify_error"] == "no_answer"
+
+
+def test_extract_code_takes_last_fenced_block():
+    text = "```python\nx = 1\n```\nand finally\n```python\ny = 2\n```"
+    assert extract_code(text) == "y = 2\n"
+    assert extract_code("no code") is None
+
+
+@pytest.mark.parametrize(
+    ("program", "error"),
+    [
+        ("def f(xs):\n    return xs[::-1]", None),
+        ("def f(xs):\n    return xs", "wrong_answer"),
+        ("def f(xs):\n    raise ValueError('boom')", "runtime_error"),
+        ("import os\nos._exit(0)", "runtime_error"),
+        ("import sys\nsys.exit(0)", "runtime_error"),
+        ("def f(xs):\n    while True:\n        pass", "timeout"),
+    ],
+)
+def test_sandbox_verdicts(program, error):
+    verdict = grade(CODE_PROBLEM, fenced(program), timeout_s=2)
+    assert verdict["verify_error"] == error
+    assert verdict["correct"] is (error is None)
+    assert verdict["tests_total"] == 1
+
+
+def test_no_code_block_is_reported():
+    assert grade(CODE_PROBLEM, "def f(xs): return xs")["verify_error"] == "no_code"
+
+
+def test_stdin_stdout_tests_compare_whitespace_normalised_output():
+    tests = [{"input": "3\n1 2 3\n", "output": "6\n", "entry_point": None, "test": None}]
+    good = "n = int(input())\nprint(sum(map(int, input().split())))"
+    assert run_program(good, tests, timeout_s=5).passed == 1
+    assert run_program("print(5)", tests, timeout_s=5).error == "wrong_answer"
+
+
+def test_timeout_kills_background_children(tmp_path):
+    marker = tmp_path / "child-alive"
+    child = tmp_path / "child.py"
+    child.write_text(f"import time, pathlib\ntime.sleep(2)\npathlib.Path({str(marker)!r}).write_text('x')\n")
+    program = f"import subprocess, sys\nsubprocess.Popen([sys.executable, {str(child)!r}])\nwhile True:\n    pass\n"
+    result = run_program(program, FUNCTION_TESTS, timeout_s=1)
+    assert result.error == "timeout"
+    time.sleep(2.5)
+    assert not marker.exists(), "a child of the timed-out solution survived"
+
+
+def test_sandbox_environment_has_no_secrets(monkeypatch):
+    monkeypatch.setenv("RDISTILL_TEST_SECRET", "hunter2")
+    program = "import os\ndef f(xs):\n    assert 'RDISTILL_TEST_SECRET' not in os.environ\n    return xs[::-1]"
+    assert run_program(program, FUNCTION_TESTS, timeout_s=5).passed == 1
+    assert os.environ["RDISTILL_TEST_SECRET"] == "hunter2"
