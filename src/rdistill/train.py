@@ -105,10 +105,11 @@ def fine_tune(
         seed=options.seed,
         data_seed=options.seed,
         bf16=options.bf16 and on_gpu,
-        gradient_checkpointing=options.gradient_checkpointing,
         use_cpu=not on_gpu,
         disable_tqdm=True,
         dataloader_num_workers=0,
+        # Passed only when asked for: transformers warns that the name is deprecated whenever it is set.
+        **({"gradient_checkpointing": True} if options.gradient_checkpointing else {}),
     )
     trainer = SFTTrainer(
         model=model,
