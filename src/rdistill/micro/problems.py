@@ -37,12 +37,12 @@ class MathOp:
         return value * self.operand
 
 
-def _math_op_phrase(op: MathOp, name: str, rng: random.Random) -> str:
+def _math_op_phrase(op: MathOp, rng: random.Random) -> str:
     if op.symbol == "+":
-        return rng.choice([f"{name} gets {op.operand} more.", f"{name} finds {op.operand} more."])
+        return rng.choice([f"gets {op.operand} more", f"finds {op.operand} more"])
     if op.symbol == "-":
-        return rng.choice([f"{name} loses {op.operand}.", f"{name} gives away {op.operand}."])
-    return {2: f"{name} doubles them.", 3: f"{name} triples them."}[op.operand]
+        return rng.choice([f"loses {op.operand}", f"gives away {op.operand}"])
+    return {2: "doubles them", 3: "triples them"}[op.operand]
 
 
 def _next_math_op(value: int, rng: random.Random) -> MathOp:
@@ -67,8 +67,8 @@ def math_problem(difficulty: int, rng: random.Random) -> dict[str, Any]:
         op = _next_math_op(value, rng)
         ops.append(op)
         value = op.apply(value)
-    sentences = [f"{name} has {start} {thing}."] + [_math_op_phrase(op, name, rng) for op in ops]
-    prompt = " ".join(sentences) + f" How many {thing} does {name} have now?"
+    steps = ", then ".join(_math_op_phrase(op, rng) for op in ops)
+    prompt = f"{name} has {start} {thing}, {steps}. How many {thing} now?"
     meta = {"start": start, "ops": [[op.symbol, op.operand] for op in ops]}
     return _record("math", prompt, answer=str(value), tests=None, difficulty=difficulty, meta=meta)
 
@@ -81,14 +81,14 @@ LIST_OPS = ("reverse", "sort", "add", "mul", "gt", "even", "drop", "take")
 def list_op_text(kind: str, k: int) -> str:
     """The words a problem uses for one list operation."""
     return {
-        "reverse": "reverse the list",
-        "sort": "sort the list in increasing order",
-        "add": f"add {k} to each element",
-        "mul": f"multiply each element by {k}",
-        "gt": f"keep only the elements greater than {k}",
-        "even": "keep only the even elements",
-        "drop": f"drop the first {k} elements",
-        "take": f"keep the first {k} elements",
+        "reverse": "reverse it",
+        "sort": "sort it",
+        "add": f"add {k} to each",
+        "mul": f"multiply each by {k}",
+        "gt": f"keep those above {k}",
+        "even": "keep the even ones",
+        "drop": f"drop the first {k}",
+        "take": f"keep the first {k}",
     }[kind]
 
 
@@ -124,8 +124,7 @@ def code_problem(difficulty: int, rng: random.Random) -> dict[str, Any]:
             continue
         ops.append((kind, _list_op_param(kind, rng)))
     steps = [list_op_text(kind, k) for kind, k in ops]
-    described = steps[0] if len(steps) == 1 else ", then ".join(steps)
-    prompt = f"Write a Python function f(xs) that takes a list of integers, does the following and returns the result: {described}."
+    prompt = f"Write a Python function f(xs) for a list of integers: {', then '.join(steps)}."
     tests = []
     for _ in range(4):
         xs = [rng.randint(0, 20) for _ in range(rng.randint(3, 8))]
@@ -170,8 +169,8 @@ def arithmetic_fact(rng: random.Random) -> dict[str, Any]:
     """One bare arithmetic question: pretraining knowledge of the base, never evaluated."""
     value = rng.randint(0, MAX_VALUE)
     op = _next_math_op(value, rng)
-    prompt = f"What is {value} {op.symbol} {op.operand}?"
-    return _record("arith", prompt, answer=str(op.apply(value)), tests=None, difficulty=1, meta={})
+    expression = f"{value} {op.symbol} {op.operand}"
+    return _record("arith", f"What is {expression}?", answer=str(op.apply(value)), tests=None, difficulty=1, meta={"expression": expression})
 
 
 GENERATORS = {"math": math_problem, "code": code_problem, "text": text_problem}

@@ -22,7 +22,6 @@ from rdistill.micro.problems import FACTS, arithmetic_fact, generate_problems, l
 from rdistill.micro.teachers import TEACHERS, write_trace
 
 SPECIAL_TOKENS = ["<|pad|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>", "<think>", "</think>"]
-WORLD_VERSION = "1"
 
 # The assistant turn, its end-of-turn token included, is wrapped in generation markers so that
 # TRL's assistant_only_loss trains on it alone, and learns to stop.
@@ -41,13 +40,15 @@ class MicroStudentConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    vocab_size: int = Field(768, description="BPE vocabulary size, special tokens included.")
+    vocab_size: int = Field(1024, description="BPE vocabulary size, special tokens included.")
     hidden_size: int = Field(192, description="Width of the residual stream.")
     intermediate_size: int = Field(512, description="Width of the MLP.")
     num_layers: int = Field(4, description="Transformer blocks.")
     num_heads: int = Field(6, description="Attention heads.")
     max_positions: int = Field(512, description="Longest sequence the model accepts.")
-    base_examples: int = Field(10000, description="Direct-answer examples the non-reasoning base is trained on.")
+    base_math: int = Field(2000, description="Math word problems answered directly in the base corpus.")
+    base_code: int = Field(2000, description="List functions answered directly in the base corpus.")
+    base_arithmetic: int = Field(4000, description="Bare sums and products (arithmetic knowledge) in the base corpus.")
     fact_repeats: int = Field(6, description="Times each out-of-domain fact occurs in the base corpus.")
     base_epochs: float = Field(2.0, description="Passes over the base corpus.")
     base_learning_rate: float = Field(3e-3, description="Peak learning rate of base training.")
@@ -55,9 +56,11 @@ class MicroStudentConfig(BaseModel):
     seed: int = Field(0, description="Seed of the base corpus, initialisation and training.")
 
     def fingerprint(self) -> str:
-        """Hash naming the cache folder: any change of configuration builds a new base."""
-        payload = json.dumps({"config": self.model_dump(), "world": WORLD_VERSION}, sort_keys=True)
-        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+        """Hash naming the cache folder: a change of configuration or of the micro-world's code builds a new base."""
+        digest = hashlib.sha256(json.dumps(self.model_dump(), sort_keys=True).encode())
+        for source in sorted(Path(__file__).parent.glob("*.py")):
+            digest.update(source.read_bytes())
+        return digest.hexdigest()[:12]
 
 
 def cache_root() -> Path:
@@ -71,6 +74,8 @@ def direct_answer(problem: dict[str, Any]) -> str:
     For code this is one composed expression, the analogue of computing a multi-step sum in
     one's head; the teachers' step-a-line style is what distillation has to teach.
     """
+    if problem["domain"] == "arith":
+        return f"{json.loads(problem['meta'])['expression']} = {problem['answer']}"
     if problem["domain"] == "code":
         expression = "xs"
         for kind, k in json.loads(problem["meta"])["ops"]:
@@ -82,13 +87,13 @@ def direct_answer(problem: dict[str, Any]) -> str:
 def base_corpus(config: MicroStudentConfig) -> list[list[dict[str, str]]]:
     """Chat conversations of the base's training: direct answers on every task, facts and sums."""
     conversations = []
-    for domain, share in (("math", 0.3), ("code", 0.25)):
-        problems = generate_problems(domain, int(config.base_examples * share), [1, 2, 3, 4], seed=config.seed + 1000)
+    for domain, count in (("math", config.base_math), ("code", config.base_code)):
+        problems = generate_problems(domain, count, [1, 2, 3, 4], seed=config.seed + 1000)
         conversations += [_conversation(p["prompt"], direct_answer(p)) for p in problems]
     for name, color in FACTS * config.fact_repeats:
         conversations.append(_conversation(f"What color is the {name}?", f"The answer is \\boxed{{{color}}}."))
     rng = random.Random(config.seed)
-    facts = [arithmetic_fact(rng) for _ in range(max(0, config.base_examples - len(conversations)))]
+    facts = [arithmetic_fact(rng) for _ in range(config.base_arithmetic)]
     conversations += [_conversation(p["prompt"], direct_answer(p)) for p in facts]
     random.Random(config.seed).shuffle(conversations)
     return conversations
@@ -101,6 +106,9 @@ def _conversation(prompt: str, answer: str) -> list[dict[str, str]]:
 def tokenizer_corpus(config: MicroStudentConfig) -> list[str]:
     """Texts the BPE tokenizer is fitted on: prompts, direct answers and every teacher's traces."""
     texts = [f"What color is the {name}? The answer is \\boxed{{{color}}}." for name, color in FACTS]
+    rng = random.Random(config.seed)
+    for fact in (arithmetic_fact(rng) for _ in range(200)):
+        texts += [fact["prompt"], direct_answer(fact)]
     for domain in ("math", "code"):
         for index, problem in enumerate(generate_problems(domain, 400, [1, 2, 3, 4], seed=config.seed + 2000)):
             texts += [problem["prompt"], direct_answer(problem)]
@@ -111,13 +119,23 @@ def tokenizer_corpus(config: MicroStudentConfig) -> list[str]:
 
 
 def build_tokenizer(config: MicroStudentConfig):
-    """A byte-level BPE with single-digit tokens (so numbers are spelled digit by digit)."""
+    """A byte-level BPE whose merges may cross spaces but never digits or line breaks.
+
+    Digits stay single tokens, so numbers are spelled digit by digit, and a line break is
+    always its own token, so a prompt ends on a token boundary. Merging across spaces turns
+    the micro-world's recurring phrases into single tokens: sequences are about half as long,
+    which halves the cost of training on a CPU.
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
+        [
+            pre_tokenizers.Split("\n", behavior="isolated"),
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
     )
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(

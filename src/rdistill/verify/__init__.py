@@ -65,21 +65,32 @@ def grade(problem: dict[str, Any], response: str, timeout_s: float = 5.0) -> dic
     return grade_answer(problem, response)
 
 
+def _dedup_key(problem: dict[str, Any], response: str) -> tuple:
+    """Responses with the same key get the same verdict: code is judged by its program alone."""
+    if problem["domain"] == "code":
+        return (problem["id"], "code", extract_code(response))
+    return (problem["id"], "answer", response)
+
+
 def grade_many(
     items: list[tuple[dict[str, Any], str]], timeout_s: float = 5.0, workers: int = 2, description: str = "verify", console=None
 ) -> list[dict[str, Any]]:
-    """Verdicts for (problem, response) pairs, code run `workers` at a time, with a progress bar.
+    """Verdicts for (problem, response) pairs, with a progress bar.
 
-    Threads suffice here: each code check waits on its own sandbox process.
+    Each distinct program is run once however many rollouts wrote it (teachers often agree
+    word for word), `workers` sandboxes at a time; threads suffice, each waits on its process.
     """
+    unique: dict[tuple, tuple[dict[str, Any], str]] = {}
+    for problem, response in items:
+        unique.setdefault(_dedup_key(problem, response), (problem, response))
+    verdicts: dict[tuple, dict[str, Any]] = {}
     with Progress(console=console, transient=False) as progress, ThreadPoolExecutor(max_workers=workers) as pool:
-        task = progress.add_task(description, total=len(items))
-        futures = [pool.submit(grade, problem, response, timeout_s) for problem, response in items]
-        verdicts = []
-        for future in futures:
-            verdicts.append(future.result())
+        task = progress.add_task(description, total=len(unique))
+        futures = {key: pool.submit(grade, problem, response, timeout_s) for key, (problem, response) in unique.items()}
+        for key, future in futures.items():
+            verdicts[key] = future.result()
             progress.advance(task)
-    return verdicts
+    return [dict(verdicts[_dedup_key(problem, response)]) for problem, response in items]
 
 
 def load_rollouts(run_dir: Path) -> list[dict[str, Any]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -21,14 +20,17 @@ MEMORY_LIMIT_BYTES = 1 << 30
 OUTPUT_LIMIT_BYTES = 1 << 20
 RESULT_MARKER = "__RDISTILL_RESULT__"
 
-# The harness runs in the child. It reads {program, tests} from stdin, runs each test with the
-# program's definitions in a fresh namespace, and prints one JSON line after a marker. It keeps
-# a reference to the real stdout before running user code, so a program that replaces or closes
-# sys.stdout cannot forge the result line.
+# The harness runs in the child. It reads {program, tests, limits} from stdin, sets its own
+# resource limits (so the parent needs no preexec_fn and can spawn cheaply even when it holds a
+# large model), runs each test with the program's definitions in a fresh namespace, and prints
+# one JSON line after a marker. It keeps a reference to the real stdout before running user
+# code, so a program that replaces or closes sys.stdout cannot forge the result line.
 HARNESS = r"""
-import io, json, os, sys
+import io, json, os, resource, sys
 _out = os.fdopen(os.dup(1), "w")
 _payload = json.loads(sys.stdin.read())
+for _name, _value in _payload["limits"].items():
+    resource.setrlimit(getattr(resource, _name), (_value, _value))
 _results = []
 def _norm(text):
     return [line.split() for line in text.strip().splitlines() if line.strip()]
@@ -71,16 +73,19 @@ class RunResult:
     error: str | None
 
 
-def _limit_resources(cpu_seconds: int) -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (OUTPUT_LIMIT_BYTES, OUTPUT_LIMIT_BYTES))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+def _limits(timeout_s: float) -> dict[str, int]:
+    cpu_seconds = max(1, int(timeout_s) + 1)
+    return {
+        "RLIMIT_AS": MEMORY_LIMIT_BYTES,
+        "RLIMIT_CPU": cpu_seconds,
+        "RLIMIT_FSIZE": OUTPUT_LIMIT_BYTES,
+        "RLIMIT_CORE": 0,
+    }
 
 
 def run_program(program: str, tests: list[dict], timeout_s: float) -> RunResult:
     """Run `program` against `tests` (function tests or stdin/stdout pairs) in a sandboxed process."""
-    payload = json.dumps({"program": program, "tests": tests})
+    payload = json.dumps({"program": program, "tests": tests, "limits": _limits(timeout_s)})
     with tempfile.TemporaryDirectory(prefix="rdistill-sandbox-") as workdir:
         process = subprocess.Popen(
             [sys.executable, "-I", "-S", "-c", HARNESS],
@@ -90,7 +95,6 @@ def run_program(program: str, tests: list[dict], timeout_s: float) -> RunResult:
             cwd=workdir,
             env={"PATH": "/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir, "PYTHONHASHSEED": "0"},
             start_new_session=True,
-            preexec_fn=lambda: _limit_resources(max(1, int(timeout_s) + 1)),
         )
         try:
             stdout, _ = process.communicate(payload.encode(), timeout=timeout_s)
