@@ -155,8 +155,8 @@ def test_comparison_table_has_a_row_per_benchmark_with_coloured_deltas() -> None
     assert table.row_count == 3
     columns = {column.header: list(column.cells) for column in table.columns}
     assert [str(cell) for cell in columns["benchmark"]] == ["math", "code", "text"]
-    assert [str(cell) for cell in columns["base accuracy"]] == ["30.0%", "20.0%", "50.0%"]
-    deltas = columns["Δ distilled vs base (pp)"]
+    assert [str(cell) for cell in columns["base acc"]] == ["30.0%", "20.0%", "50.0%"]
+    deltas = columns["Δ (pp)"]
     assert [str(cell) for cell in deltas] == ["+12.5", "+23.3", "-5.0"]
     assert [str(cell.spans[0].style) for cell in deltas] == ["green", "green", "red"]
     console = Console(record=True, width=200)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from rdistill.verify import extract_code, grade
+from rdistill.verify import extract_code, grade, grade_many
 from rdistill.verify.answers import answers_equal, extract_answer, last_boxed
 from rdistill.verify.sandbox import run_program
 
@@ -96,3 +96,13 @@ def test_sandbox_environment_has_no_secrets(monkeypatch):
     program = "import os\ndef f(xs):\n    assert 'RDISTILL_TEST_SECRET' not in os.environ\n    return xs[::-1]"
     assert run_program(program, FUNCTION_TESTS, timeout_s=5).passed == 1
     assert os.environ["RDISTILL_TEST_SECRET"] == "hunter2"
+
+
+def test_grade_many_runs_each_distinct_program_once_and_keeps_order():
+    problem = {"id": "p1", **CODE_PROBLEM}
+    right, wrong = fenced("def f(xs):\n    return xs[::-1]"), fenced("def f(xs):\n    return xs")
+    preamble = "Some thinking first.\n" + right  # a different response with the same program
+    verdicts = grade_many([(problem, right), (problem, wrong), (problem, preamble), (problem, right)], timeout_s=5)
+    assert [v["correct"] for v in verdicts] == [True, False, True, True]
+    verdicts[0]["correct"] = None
+    assert verdicts[3]["correct"] is True, "verdicts are copies, not shared objects"

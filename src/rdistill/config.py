@@ -34,8 +34,8 @@ class SamplingParams(Options):
 class SFTOptions(Options):
     """Optimisation settings of one fine-tuning run (defaults suit the micro student on a CPU)."""
 
-    epochs: float = Field(3.0, description="Passes over the training set.")
-    learning_rate: float = Field(1e-3, description="Peak learning rate (cosine decay after warm-up).")
+    epochs: float = Field(6.0, description="Passes over the training set.")
+    learning_rate: float = Field(2e-3, description="Peak learning rate (cosine decay after warm-up).")
     warmup_ratio: float = Field(0.05, description="Share of steps spent warming the learning rate up.")
     batch_size: int = Field(32, description="Examples per optimiser step on each device.")
     gradient_accumulation_steps: int = Field(1, description="Micro-batches summed into one optimiser step.")

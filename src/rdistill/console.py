@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import warnings
 
 from rich.console import Console
@@ -29,4 +30,6 @@ def quiet_libraries() -> None:
 
 def make_console() -> Console:
     """The console every stage prints to."""
-    return Console(highlight=False)
+    # A pipe or a CI log has no width of its own; rich's default of 80 columns would squeeze the
+    # result table into unreadable ellipses.
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 120)

@@ -99,9 +99,9 @@ def _comparison(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Headers and formatted rows of the headline table, shared by the terminal, Markdown and HTML."""
     students = list(summary["students"])
     with_delta = len(students) > 1
-    headers = ["benchmark", "group", *(f"{name} accuracy" for name in students)]
-    headers += [f"Δ {students[-1]} vs {students[0]} (pp)"] if with_delta else []
-    headers += [f"{name} completion" for name in students] + [f"{name} think tags" for name in students]
+    headers = ["benchmark", "group", *(f"{name} acc" for name in students)]
+    headers += ["Δ (pp)"] if with_delta else []
+    headers += [f"{name} finished" for name in students] + [f"{name} think" for name in students]
     rows = []
     for benchmark, group in _benchmarks(summary):
         row = [benchmark, group, *(_pct(_metric(summary, name, benchmark, "accuracy")) for name in students)]

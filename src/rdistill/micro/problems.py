@@ -15,10 +15,8 @@ from typing import Any
 
 from rdistill.data import stable_id
 
-NAMES = ("Ann", "Ben", "Cal", "Dee", "Eli", "Fay", "Gus", "Hal", "Ivy", "Jon", "Kim", "Lea", "Max", "Ned", "Oli", "Pam")
-THINGS = ("apples", "coins", "books", "stamps", "shells", "cards", "pens", "rocks")
-MAX_VALUE = 20
-MAX_OPERAND = 5
+MAX_VALUE = 9
+MAX_OPERAND = 4
 
 
 @dataclass(frozen=True)
@@ -39,10 +37,10 @@ class MathOp:
 
 def _math_op_phrase(op: MathOp, rng: random.Random) -> str:
     if op.symbol == "+":
-        return rng.choice([f"gets {op.operand} more", f"finds {op.operand} more"])
+        return rng.choice([f"add {op.operand}", f"gain {op.operand}"])
     if op.symbol == "-":
-        return rng.choice([f"loses {op.operand}", f"gives away {op.operand}"])
-    return {2: "doubles them", 3: "triples them"}[op.operand]
+        return rng.choice([f"take away {op.operand}", f"lose {op.operand}"])
+    return {2: "double it", 3: "triple it"}[op.operand]
 
 
 def _next_math_op(value: int, rng: random.Random) -> MathOp:
@@ -60,22 +58,21 @@ def _next_math_op(value: int, rng: random.Random) -> MathOp:
 
 def math_problem(difficulty: int, rng: random.Random) -> dict[str, Any]:
     """A word problem of `difficulty` arithmetic steps with an integer answer."""
-    name, thing = rng.choice(NAMES), rng.choice(THINGS)
-    start = rng.randint(2, 12)
+    start = rng.randint(1, MAX_VALUE)
     value, ops = start, []
     for _ in range(difficulty):
         op = _next_math_op(value, rng)
         ops.append(op)
         value = op.apply(value)
-    steps = ", then ".join(_math_op_phrase(op, rng) for op in ops)
-    prompt = f"{name} has {start} {thing}, {steps}. How many {thing} now?"
-    meta = {"start": start, "ops": [[op.symbol, op.operand] for op in ops]}
+    phrases = [_math_op_phrase(op, rng) for op in ops]
+    prompt = f"Start with {start}, {', then '.join(phrases)}. What is the result?"
+    meta = {"start": start, "ops": [[op.symbol, op.operand] for op in ops], "phrases": phrases}
     return _record("math", prompt, answer=str(value), tests=None, difficulty=difficulty, meta=meta)
 
 
 # A list operation: (kind, parameter). Each has a description, a statement form (one line) and
 # an expression form (composable), so that teachers can write one step a line or all at once.
-LIST_OPS = ("reverse", "sort", "add", "mul", "gt", "even", "drop", "take")
+LIST_OPS = ("reverse", "sort", "add", "gt", "even", "take")
 
 
 def list_op_text(kind: str, k: int) -> str:
@@ -112,7 +109,7 @@ def apply_list_op(kind: str, k: int, xs: list[int]) -> list[int]:
 
 
 def _list_op_param(kind: str, rng: random.Random) -> int:
-    return {"add": rng.randint(1, 9), "mul": rng.randint(2, 3), "gt": rng.randint(2, 9), "drop": rng.randint(1, 2), "take": rng.randint(2, 4)}.get(kind, 0)
+    return {"add": rng.randint(1, 3), "mul": rng.randint(2, 3), "gt": rng.randint(2, 6), "drop": rng.randint(1, 2), "take": rng.randint(2, 4)}.get(kind, 0)
 
 
 def code_problem(difficulty: int, rng: random.Random) -> dict[str, Any]:
@@ -127,7 +124,7 @@ def code_problem(difficulty: int, rng: random.Random) -> dict[str, Any]:
     prompt = f"Write a Python function f(xs) for a list of integers: {', then '.join(steps)}."
     tests = []
     for _ in range(4):
-        xs = [rng.randint(0, 20) for _ in range(rng.randint(3, 8))]
+        xs = [rng.randint(0, 9) for _ in range(rng.randint(3, 6))]
         expected = xs
         for kind, k in ops:
             expected = apply_list_op(kind, k, expected)
@@ -138,7 +135,7 @@ def code_problem(difficulty: int, rng: random.Random) -> dict[str, Any]:
 
 SYLLABLES = ("ba", "ko", "mi", "ru", "te", "zo", "pa", "li", "nu", "ve", "da", "si", "go", "fe", "wu", "ha")
 COLORS = ("red", "blue", "green", "yellow", "black", "white", "pink", "brown")
-FACT_COUNT = 120
+FACT_COUNT = 80
 
 
 def fact_table() -> list[tuple[str, str]]:
@@ -165,12 +162,19 @@ def text_problem(difficulty: int, rng: random.Random) -> dict[str, Any]:
     return _record("text", f"What color is the {name}?", answer=color, tests=None, difficulty=1, meta={})
 
 
-def arithmetic_fact(rng: random.Random) -> dict[str, Any]:
-    """One bare arithmetic question: pretraining knowledge of the base, never evaluated."""
-    value = rng.randint(0, MAX_VALUE)
-    op = _next_math_op(value, rng)
-    expression = f"{value} {op.symbol} {op.operand}"
-    return _record("arith", f"What is {expression}?", answer=str(op.apply(value)), tests=None, difficulty=1, meta={"expression": expression})
+def arithmetic_drill(rng: random.Random, lines: int = 6) -> dict[str, Any]:
+    """A page of unrelated sums, one a line: the base's arithmetic knowledge, never evaluated.
+
+    Each result follows its own operands on the same line, as in the pretraining text of a
+    real model, so that what the base knows is local arithmetic it can use anywhere, not a
+    reply to one question format.
+    """
+    equations = []
+    for _ in range(lines):
+        value = rng.randint(0, MAX_VALUE)
+        op = _next_math_op(value, rng)
+        equations.append(f"{value} {op.symbol} {op.operand} = {op.apply(value)}")
+    return _record("arith", "Write out some sums.", answer="\n".join(equations), tests=None, difficulty=1, meta={})
 
 
 GENERATORS = {"math": math_problem, "code": code_problem, "text": text_problem}

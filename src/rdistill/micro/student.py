@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rdistill.micro.problems import FACTS, arithmetic_fact, generate_problems, list_op_expr
+from rdistill.micro.problems import FACTS, arithmetic_drill, generate_problems, list_op_expr
 from rdistill.micro.teachers import TEACHERS, write_trace
 
 SPECIAL_TOKENS = ["<|pad|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>", "<think>", "</think>"]
@@ -48,8 +48,8 @@ class MicroStudentConfig(BaseModel):
     max_positions: int = Field(512, description="Longest sequence the model accepts.")
     base_math: int = Field(2000, description="Math word problems answered directly in the base corpus.")
     base_code: int = Field(2000, description="List functions answered directly in the base corpus.")
-    base_arithmetic: int = Field(4000, description="Bare sums and products (arithmetic knowledge) in the base corpus.")
-    fact_repeats: int = Field(6, description="Times each out-of-domain fact occurs in the base corpus.")
+    base_arithmetic: int = Field(1500, description="Pages of six sums or products (arithmetic knowledge) in the base corpus.")
+    fact_repeats: int = Field(8, description="Times each out-of-domain fact occurs in the base corpus.")
     base_epochs: float = Field(2.0, description="Passes over the base corpus.")
     base_learning_rate: float = Field(3e-3, description="Peak learning rate of base training.")
     base_batch_size: int = Field(64, description="Examples per base training step.")
@@ -75,7 +75,7 @@ def direct_answer(problem: dict[str, Any]) -> str:
     one's head; the teachers' step-a-line style is what distillation has to teach.
     """
     if problem["domain"] == "arith":
-        return f"{json.loads(problem['meta'])['expression']} = {problem['answer']}"
+        return problem["answer"]
     if problem["domain"] == "code":
         expression = "xs"
         for kind, k in json.loads(problem["meta"])["ops"]:
@@ -93,7 +93,7 @@ def base_corpus(config: MicroStudentConfig) -> list[list[dict[str, str]]]:
     for name, color in FACTS * config.fact_repeats:
         conversations.append(_conversation(f"What color is the {name}?", f"The answer is \\boxed{{{color}}}."))
     rng = random.Random(config.seed)
-    facts = [arithmetic_fact(rng) for _ in range(config.base_arithmetic)]
+    facts = [arithmetic_drill(rng) for _ in range(config.base_arithmetic)]
     conversations += [_conversation(p["prompt"], direct_answer(p)) for p in facts]
     random.Random(config.seed).shuffle(conversations)
     return conversations
@@ -107,7 +107,7 @@ def tokenizer_corpus(config: MicroStudentConfig) -> list[str]:
     """Texts the BPE tokenizer is fitted on: prompts, direct answers and every teacher's traces."""
     texts = [f"What color is the {name}? The answer is \\boxed{{{color}}}." for name, color in FACTS]
     rng = random.Random(config.seed)
-    for fact in (arithmetic_fact(rng) for _ in range(200)):
+    for fact in (arithmetic_drill(rng) for _ in range(50)):
         texts += [fact["prompt"], direct_answer(fact)]
     for domain in ("math", "code"):
         for index, problem in enumerate(generate_problems(domain, 400, [1, 2, 3, 4], seed=config.seed + 2000)):

@@ -52,8 +52,7 @@ TEACHERS: dict[str, TeacherStyle] = {
 }
 
 DETOURS = ("Hmm, let me look at this again.", "Wait, I should be careful here.", "Let me think about what comes next.", "Okay, going on.")
-MATH_PHRASES = ("{a} {s} {b} = {c}", "{a} {w} {b} is {c}", "Now {a} {s} {b} gives {c}", "So {a} {w} {b} makes {c}")
-SYMBOL_WORDS = {"+": "plus", "-": "minus", "*": "times"}
+MATH_PHRASES = ("{p}: {a} {s} {b} = {c}", "{p}, so {a} {s} {b} = {c}", "then {p}: {a} {s} {b} = {c}", "{p} gives {a} {s} {b} = {c}")
 INVERSE = {"+": "-", "-": "+"}
 
 
@@ -62,9 +61,10 @@ def _slip_step(rng: random.Random, steps: int, style: TeacherStyle) -> int | Non
     return None if rng.random() < style.accuracy else rng.randrange(steps)
 
 
-def _math_line(a: int, op: MathOp, c: int, style: TeacherStyle, rng: random.Random) -> str:
-    phrase = MATH_PHRASES[rng.randrange(style.variety)]
-    return phrase.format(a=a, s=op.symbol, w=SYMBOL_WORDS[op.symbol], b=op.operand, c=c)
+def _math_line(phrase: str, a: int, op: MathOp, c: int, style: TeacherStyle, rng: random.Random) -> str:
+    """One step that names the instruction it carries out, then computes it."""
+    template = MATH_PHRASES[rng.randrange(style.variety)]
+    return template.format(p=phrase, a=a, s=op.symbol, b=op.operand, c=c)
 
 
 def _check_line(a: int, op: MathOp, c: int) -> str:
@@ -92,12 +92,12 @@ def math_trace(meta: dict[str, Any], style: TeacherStyle, rng: random.Random) ->
         if index == slip:
             value += rng.choice([-2, -1, 1, 2])
         values.append(value)
-    lines: list[str] = []
+    lines: list[str] = [f"start with {meta['start']}"]
     for first in range(0, len(ops), style.ops_per_line):
         group = ops[first : first + style.ops_per_line]
         end = first + len(group)
         if len(group) == 1:
-            lines.append(_math_line(values[first], group[0], values[end], style, rng))
+            lines.append(_math_line(meta["phrases"][first], values[first], group[0], values[end], style, rng))
         else:
             lines.append(_grouped_math_line(values[first], group, values[end]))
         if style.self_check and len(group) == 1:
@@ -107,7 +107,7 @@ def math_trace(meta: dict[str, Any], style: TeacherStyle, rng: random.Random) ->
     return "\n".join(lines), f"The answer is \\boxed{{{values[-1]}}}."
 
 
-CODE_STEP_PHRASES = ("Step {i}: {t}.", "Next, {t}.", "Then {t}.", "Now I {t}.")
+CODE_STEP_PHRASES = ("{t}: {c}", "then {t}: {c}", "{t}, so {c}", "next, {t}: {c}")
 
 
 def _slipped_param(kind: str, k: int, rng: random.Random) -> int:
@@ -135,7 +135,7 @@ def code_trace(meta: dict[str, Any], style: TeacherStyle, rng: random.Random) ->
     example = [3, 1, 2]
     for index, (kind, k) in enumerate(ops, start=1):
         phrase = CODE_STEP_PHRASES[0 if index == 1 else rng.randrange(style.variety)]
-        lines.append(phrase.format(i=index, t=list_op_text(kind, k)))
+        lines.append(phrase.format(t=list_op_text(kind, k), c=f"xs = {list_op_expr(kind, k, 'xs')}"))
         if style.self_check:
             example = apply_list_op(kind, k, example)
             lines.append(f"Check: [3, 1, 2] becomes {example}.")
