@@ -103,7 +103,7 @@ class CurateOptions(Options):
     """Filtering and selection of the training set."""
 
     correctness: Literal["correct", "all", "incorrect"] = Field("correct", description="Which traces to keep by verdict.")
-    budget: int = Field(800, ge=1, description="Training examples to select (fewer if fewer pass the filters).")
+    budget: int = Field(2000, ge=1, description="Training examples to select (fewer if fewer pass the filters).")
     seed: int = Field(0, description="Seed of the random selection.")
 
 
