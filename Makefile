@@ -4,7 +4,7 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt
+PIP_INSTALL := $(PY) -m pip install -qq --disable-pip-version-check -c constraints.txt
 
 .PHONY: install demo test clean
 

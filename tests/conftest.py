@@ -10,7 +10,6 @@ import pytest
 from rdistill.config import Recipe
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 def tiny_recipe_dict(run_dir: Path) -> dict:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -69,3 +68,9 @@ def test_console_script_help_lists_every_stage():
     result = subprocess.run([sys.executable, "-m", "rdistill", "--help"], capture_output=True, text=True, check=True)
     for command in ("problems", "generate", "verify", "teachers", "curate", "train", "evaluate", "report", "run", "demo"):
         assert command in result.stdout
+
+
+def test_recipe_reference_is_up_to_date():
+    from rdistill.config import options_markdown
+
+    assert (REPO / "docs" / "recipes.md").read_text() == options_markdown(), "regenerate: python -m rdistill.config > docs/recipes.md"

@@ -174,3 +174,36 @@ def load_recipe(path: Path) -> Recipe:
     except ValidationError as exc:
         problems = "\n".join(f"  {_describe(error)}" for error in exc.errors())
         raise RecipeError(f"{path}: invalid recipe\n{problems}") from exc
+
+
+def _option_rows(model: type[BaseModel], prefix: str) -> list[str]:
+    rows = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            rows += _option_rows(annotation, f"{prefix}{name}.")
+            continue
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, list) and default and isinstance(default[0], BaseModel):
+            default = [item.model_dump(exclude_defaults=True) for item in default]
+        description = (field.description or "").replace("|", "\\|")
+        rows.append(f"| `{prefix}{name}` | `{default!r}` | {description} |")
+    return rows
+
+
+def options_markdown() -> str:
+    """Every recipe option with its default and description, generated from the models above."""
+    lines = [
+        "# Recipe options",
+        "",
+        "Generated from `rdistill.config` (`python -m rdistill.config > docs/recipes.md`); every option",
+        "has a default that works, so an empty recipe is valid.",
+        "",
+        "| key | default | meaning |",
+        "|---|---|---|",
+    ]
+    return "\n".join(lines + _option_rows(Recipe, "")) + "\n"
+
+
+if __name__ == "__main__":
+    print(options_markdown(), end="")

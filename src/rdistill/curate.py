@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rdistill.config import CurateOptions
-from rdistill.data import read_parquet, write_jsonl, write_parquet
+from rdistill.data import VERIFIED_COLUMNS, read_records, write_jsonl, write_parquet
 from rdistill.data.manifest import run_stage
 
 SFT_OUTPUT = "sft.jsonl"
@@ -59,7 +59,7 @@ def run(options: CurateOptions, run_dir: Path, force: bool = False, log=print) -
     run_dir = Path(run_dir)
 
     def work() -> dict[str, Any]:
-        rows = read_parquet(run_dir / "verified.parquet")
+        rows = read_records(run_dir / "verified.parquet", VERIFIED_COLUMNS)
         chosen = set(json.loads((run_dir / "teachers.json").read_text())["chosen"])
         decisions = select(rows, chosen, options)
         examples = [

@@ -14,8 +14,8 @@ from typing import Any
 
 from rich.progress import Progress
 
-from rdistill.config import EvaluateOptions, SamplingParams
-from rdistill.data import PROBLEM_COLUMNS, read_parquet, require_columns, write_json, write_parquet
+from rdistill.config import EvaluateOptions
+from rdistill.data import PROBLEM_COLUMNS, read_parquet, read_records, write_json, write_parquet
 from rdistill.data.manifest import run_stage
 from rdistill.generate.hf import generate_batch, load_model
 from rdistill.verify import grade_many
@@ -100,9 +100,7 @@ def run(options: EvaluateOptions, run_dir: Path, base_model: Path, force: bool =
     students = {"base": Path(base_model), "distilled": run_dir / "student"}
 
     def work() -> dict[str, Any]:
-        path = run_dir / "problems.parquet"
-        problems = read_parquet(path)
-        require_columns(problems, PROBLEM_COLUMNS, path)
+        problems = read_records(run_dir / "problems.parquet", PROBLEM_COLUMNS)
         by_benchmark: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for problem in problems:
             if problem["split"] == "eval":

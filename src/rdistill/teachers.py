@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rdistill.config import TeachersOptions
-from rdistill.data import read_parquet, write_json
+from rdistill.data import VERIFIED_COLUMNS, read_records, write_json
 from rdistill.data.manifest import run_stage
 from rdistill.errors import RecipeError
 
@@ -57,9 +57,9 @@ def run(options: TeachersOptions, run_dir: Path, force: bool = False, log=print)
     run_dir = Path(run_dir)
 
     def work() -> dict[str, Any]:
-        scores = score_teachers(read_parquet(run_dir / "verified.parquet"))
+        scores = score_teachers(read_records(run_dir / "verified.parquet", VERIFIED_COLUMNS))
         chosen, why = choose(scores, options)
-        write_json({"rule": options.teacher and "forced" or options.choose, "chosen": chosen, "why": why, "teachers": scores}, run_dir / OUTPUT)
+        write_json({"rule": "forced" if options.teacher else options.choose, "chosen": chosen, "why": why, "teachers": scores}, run_dir / OUTPUT)
         return {"teachers": len(scores), "chosen": len(chosen)}
 
     return run_stage(run_dir, "teachers", options, inputs=["verified.parquet"], outputs=[OUTPUT], work=work, force=force, log=log)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rdistill.config import SFTOptions, TrainOptions
-from rdistill.data import SFT_COLUMNS, read_jsonl, require_columns
+from rdistill.data import SFT_COLUMNS, read_records
 from rdistill.data.manifest import run_stage
 from rdistill.errors import DataError, RecipeError
 
@@ -159,8 +159,7 @@ def run(options: TrainOptions, run_dir: Path, force: bool = False, log=print, co
 
     def work() -> dict[str, Any]:
         path = run_dir / "sft.jsonl"
-        rows = read_jsonl(path)
-        require_columns(rows, SFT_COLUMNS, path)
+        rows = read_records(path, SFT_COLUMNS)
         if not rows:
             raise DataError(f"{path}: no training examples; loosen the curation filters")
         base = resolve_base(options, console)

@@ -21,6 +21,8 @@ from rdistill.data.schema import (
     ROLLOUT_COLUMNS,
     SFT_COLUMNS,
     VERDICT_COLUMNS,
+    VERIFIED_COLUMNS,
+    read_records,
     require_columns,
 )
 
@@ -30,11 +32,13 @@ __all__ = [
     "ROLLOUT_COLUMNS",
     "SFT_COLUMNS",
     "VERDICT_COLUMNS",
+    "VERIFIED_COLUMNS",
     "append_jsonl",
     "atomic_path",
     "file_hash",
     "read_jsonl",
     "read_parquet",
+    "read_records",
     "require_columns",
     "stable_id",
     "write_json",

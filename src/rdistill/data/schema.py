@@ -27,6 +27,7 @@ ROLLOUT_COLUMNS = (
     "error",
 )
 VERDICT_COLUMNS = ("extracted", "correct", "tests_passed", "tests_total", "verify_error")
+VERIFIED_COLUMNS = ROLLOUT_COLUMNS + ("domain", "difficulty") + VERDICT_COLUMNS
 SFT_COLUMNS = ("messages", "problem_id", "teacher", "why")
 EVAL_COLUMNS = ("benchmark", "problem_id", "sample_index", "correct", "finished", "has_think", "tokens")
 
@@ -39,3 +40,13 @@ def require_columns(rows: list[dict[str, Any]], columns: tuple[str, ...], path: 
         missing = [column for column in columns if column not in row]
         if missing:
             raise DataError(f"{path}: row {number}: missing field {missing[0]!r} (expected fields: {', '.join(columns)})")
+
+
+def read_records(path: Path, columns: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Rows of a Parquet or JSON Lines file, checked to carry `columns` (a stage's inputs)."""
+    from rdistill.data.io import read_jsonl, read_parquet
+
+    path = Path(path)
+    rows = read_jsonl(path) if path.suffix == ".jsonl" else read_parquet(path)
+    require_columns(rows, columns, path)
+    return rows

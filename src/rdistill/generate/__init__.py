@@ -14,7 +14,7 @@ from typing import Any
 from rich.progress import Progress
 
 from rdistill.config import GenerateOptions
-from rdistill.data import append_jsonl, read_jsonl, read_parquet, require_columns, PROBLEM_COLUMNS
+from rdistill.data import PROBLEM_COLUMNS, append_jsonl, read_jsonl, read_records
 from rdistill.data.manifest import run_stage
 from rdistill.generate import micro
 
@@ -37,9 +37,7 @@ def finished_keys(path: Path) -> set[tuple[str, int]]:
 
 def training_problems(run_dir: Path) -> list[dict[str, Any]]:
     """The pool's training split from `problems.parquet`."""
-    path = Path(run_dir) / "problems.parquet"
-    rows = read_parquet(path)
-    require_columns(rows, PROBLEM_COLUMNS, path)
+    rows = read_records(Path(run_dir) / "problems.parquet", PROBLEM_COLUMNS)
     return [row for row in rows if row["split"] == "train"]
 
 

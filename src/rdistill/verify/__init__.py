@@ -16,7 +16,7 @@ from typing import Any
 from rich.progress import Progress
 
 from rdistill.config import VerifyOptions
-from rdistill.data import PROBLEM_COLUMNS, ROLLOUT_COLUMNS, read_jsonl, read_parquet, require_columns, write_parquet
+from rdistill.data import PROBLEM_COLUMNS, ROLLOUT_COLUMNS, read_records, write_parquet
 from rdistill.data.manifest import run_stage
 from rdistill.verify.answers import answers_equal, extract_answer
 from rdistill.verify.sandbox import run_program
@@ -97,9 +97,7 @@ def load_rollouts(run_dir: Path) -> list[dict[str, Any]]:
     """Every teacher's rollouts, in a stable order."""
     rows = []
     for path in sorted((Path(run_dir) / "rollouts").glob("*.jsonl")):
-        file_rows = read_jsonl(path)
-        require_columns(file_rows, ROLLOUT_COLUMNS, path)
-        rows += file_rows
+        rows += read_records(path, ROLLOUT_COLUMNS)
     return rows
 
 
@@ -108,9 +106,7 @@ def run(options: VerifyOptions, run_dir: Path, force: bool = False, log=print, c
     run_dir = Path(run_dir)
 
     def work() -> dict[str, Any]:
-        problems_path = run_dir / "problems.parquet"
-        problems = read_parquet(problems_path)
-        require_columns(problems, PROBLEM_COLUMNS, problems_path)
+        problems = read_records(run_dir / "problems.parquet", PROBLEM_COLUMNS)
         by_id = {problem["id"]: problem for problem in problems}
         rollouts = load_rollouts(run_dir)
         items = [(by_id[r["problem_id"]], r["response"] or "") for r in rollouts]
