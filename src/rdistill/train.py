@@ -108,8 +108,8 @@ def fine_tune(
         use_cpu=not on_gpu,
         disable_tqdm=True,
         dataloader_num_workers=0,
-        # Passed only when asked for: transformers warns that the name is deprecated whenever it is set.
-        **({"gradient_checkpointing": True} if options.gradient_checkpointing else {}),
+        # TRL turns activation checkpointing on by default; a small model on a CPU only pays for it.
+        activation_checkpointing=options.gradient_checkpointing,
     )
     trainer = SFTTrainer(
         model=model,
