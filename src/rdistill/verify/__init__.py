@@ -1,15 +1,16 @@
 """Stage `verify`: decide for every rollout whether its answer is right.
 
 Math and short answers: the last `\\boxed{}` (or 'the answer is …') compared with the gold
-answer. Code: the program in the last fenced block, run against the problem's tests in a
-sandboxed process (`rdistill.verify.sandbox`). `grade_many` is the public entry that the
+answer by Math-Verify. Code: the program in the last fenced block, run against the problem's
+tests in a sandboxed process (`rdistill.verify.sandbox`). `grade_many` is the public entry that the
 evaluation stage uses too, so that teachers and students are judged by the same rules.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import re
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -75,20 +76,23 @@ def _dedup_key(problem: dict[str, Any], response: str) -> tuple:
 def grade_many(
     items: list[tuple[dict[str, Any], str]], timeout_s: float = 5.0, workers: int = 2, description: str = "verify", console=None
 ) -> list[dict[str, Any]]:
-    """Verdicts for (problem, response) pairs, with a progress bar.
+    """Verdicts for (problem, response) pairs, graded in `workers` processes, with a progress bar.
 
-    Each distinct program is run once however many rollouts wrote it (teachers often agree
-    word for word), `workers` sandboxes at a time; threads suffice, each waits on its process.
+    Each distinct (problem, answer or program) is graded once however many rollouts wrote it
+    (teachers often agree word for word). Processes, not threads: Math-Verify's time limits use
+    signals, which work only in a process's main thread. The pool is started with `spawn` so
+    that a parent holding a model does not fork its memory into every worker.
     """
     unique: dict[tuple, tuple[dict[str, Any], str]] = {}
     for problem, response in items:
         unique.setdefault(_dedup_key(problem, response), (problem, response))
     verdicts: dict[tuple, dict[str, Any]] = {}
-    with Progress(console=console, transient=False) as progress, ThreadPoolExecutor(max_workers=workers) as pool:
+    context = multiprocessing.get_context("spawn")
+    with Progress(console=console, transient=False) as progress, ProcessPoolExecutor(workers, mp_context=context) as pool:
         task = progress.add_task(description, total=len(unique))
-        futures = {key: pool.submit(grade, problem, response, timeout_s) for key, (problem, response) in unique.items()}
-        for key, future in futures.items():
-            verdicts[key] = future.result()
+        futures = {pool.submit(grade, problem, response, timeout_s): key for key, (problem, response) in unique.items()}
+        for future in as_completed(futures):
+            verdicts[futures[future]] = future.result()
             progress.advance(task)
     return [dict(verdicts[_dedup_key(problem, response)]) for problem, response in items]
 

@@ -1,18 +1,23 @@
-"""Answer extraction and comparison for math and short-answer problems."""
+"""Answer extraction and comparison for math and short-answer problems.
+
+Equivalence of math answers is decided by Math-Verify (symbolic: fractions, radicals,
+intervals, sets, tuples, percentages, units). Its time limits rely on signals, so `answers_equal`
+must run in a process's main thread: `rdistill.verify.grade_many` runs it in worker processes.
+"""
 
 from __future__ import annotations
 
 import re
 
-THINK_CLOSE = "</think>"
+TIMEOUT_S = 5
 
 
 def last_boxed(text: str) -> str | None:
-    """Content of the last `\\boxed{...}` in `text`, braces balanced, or None."""
-    start = text.rfind("\\boxed{")
+    """Content of the last `\\boxed{...}` (or `\\fbox{...}`) in `text`, braces balanced, or None."""
+    start = max(text.rfind("\\boxed{"), text.rfind("\\fbox{"))
     if start < 0:
         return None
-    depth, position = 0, start + len("\\boxed{") - 1
+    depth, position = 0, text.index("{", start)
     for index in range(position, len(text)):
         if text[index] == "{":
             depth += 1
@@ -36,9 +41,29 @@ def _normalise(answer: str) -> str:
     return re.sub(r"\s+", " ", answer.strip().strip(".").strip("$")).lower()
 
 
-def answers_equal(predicted: str, gold: str) -> bool:
-    """Equal as numbers when both parse as numbers, else equal after whitespace and case folding."""
+def _as_number(answer: str) -> float | None:
     try:
-        return abs(float(predicted.replace(",", "")) - float(gold.replace(",", ""))) < 1e-9
+        return float(answer.replace(",", ""))
     except ValueError:
-        return _normalise(predicted) == _normalise(gold)
+        return None
+
+
+def answers_equal(predicted: str, gold: str, timeout_s: int = TIMEOUT_S) -> bool:
+    """Whether two final answers are equivalent.
+
+    Plain numbers and identical strings are decided at once; anything else goes to
+    Math-Verify, parsing both as boxed LaTeX. Answers Math-Verify cannot parse (words, letters)
+    fall back to comparison after whitespace and case folding.
+    """
+    predicted_number, gold_number = _as_number(predicted), _as_number(gold)
+    if predicted_number is not None and gold_number is not None:
+        return abs(predicted_number - gold_number) <= 1e-9 * max(1.0, abs(gold_number))
+    if _normalise(predicted) == _normalise(gold):
+        return True
+    from math_verify import parse, verify
+
+    gold_parsed = parse(f"\\boxed{{{gold}}}", parsing_timeout=timeout_s)
+    predicted_parsed = parse(f"\\boxed{{{predicted}}}", parsing_timeout=timeout_s)
+    if not gold_parsed or not predicted_parsed:
+        return False
+    return bool(verify(gold_parsed, predicted_parsed, timeout_seconds=timeout_s))

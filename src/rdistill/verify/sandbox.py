@@ -22,41 +22,65 @@ RESULT_MARKER = "__RDISTILL_RESULT__"
 
 # The harness runs in the child. It reads {program, tests, limits} from stdin, sets its own
 # resource limits (so the parent needs no preexec_fn and can spawn cheaply even when it holds a
-# large model), runs each test with the program's definitions in a fresh namespace, and prints
-# one JSON line after a marker. It keeps a reference to the real stdout before running user
-# code, so a program that replaces or closes sys.stdout cannot forge the result line.
+# large model), and runs each test on a fresh namespace: stdin/stdout tests compare outputs
+# token by token (numbers within 1e-6), function tests run assertions or HumanEval's
+# `check(entry_point)`. It prints one JSON line after a marker on a copy of the real stdout
+# taken before user code runs, so a program that replaces sys.stdout cannot forge it.
 HARNESS = r"""
 import io, json, os, resource, sys
 _out = os.fdopen(os.dup(1), "w")
 _payload = json.loads(sys.stdin.read())
 for _name, _value in _payload["limits"].items():
     resource.setrlimit(getattr(resource, _name), (_value, _value))
+
+def _tokens_equal(got, want):
+    if got == want:
+        return True
+    try:
+        a, b = float(got), float(want)
+    except ValueError:
+        return False
+    return abs(a - b) <= 1e-6 * max(1.0, abs(b))
+
+def _outputs_equal(got, want):
+    got_lines = [line.split() for line in got.strip().splitlines() if line.strip()]
+    want_lines = [line.split() for line in want.strip().splitlines() if line.strip()]
+    return len(got_lines) == len(want_lines) and all(
+        len(g) == len(w) and all(_tokens_equal(a, b) for a, b in zip(g, w)) for g, w in zip(got_lines, want_lines)
+    )
+
+def _run_stdio(program, test):
+    sys.stdin = io.StringIO(test["input"])
+    buffer = io.StringIO()
+    sys.stdout = buffer
+    try:
+        exec(compile(program, "solution.py", "exec"), {"__name__": "__main__"})
+    except SystemExit:
+        pass
+    finally:
+        sys.stdout = sys.__stdout__
+    return "pass" if _outputs_equal(buffer.getvalue(), test["output"]) else "wrong_answer"
+
+def _run_function(program, test):
+    namespace = {"__name__": "solution"}
+    exec(compile(program, "solution.py", "exec"), namespace)
+    exec(compile(test["test"], "test.py", "exec"), namespace)
+    if test.get("entry_point") and callable(namespace.get("check")):
+        namespace["check"](namespace[test["entry_point"]])
+    return "pass"
+
 _results = []
-def _norm(text):
-    return [line.split() for line in text.strip().splitlines() if line.strip()]
 for _test in _payload["tests"]:
-    _ns = {"__name__": "__main__" if _test.get("input") is not None else "solution"}
     try:
         if _test.get("input") is not None:
-            sys.stdin = io.StringIO(_test["input"])
-            _buffer = io.StringIO()
-            sys.stdout = _buffer
-            try:
-                exec(compile(_payload["program"], "solution.py", "exec"), _ns)
-            except SystemExit:
-                pass
-            finally:
-                sys.stdout = sys.__stdout__
-            _results.append("pass" if _norm(_buffer.getvalue()) == _norm(_test["output"]) else "wrong_answer")
+            _results.append(_run_stdio(_payload["program"], _test))
         else:
-            exec(compile(_payload["program"], "solution.py", "exec"), _ns)
-            exec(compile(_test["test"], "test.py", "exec"), _ns)
-            _results.append("pass")
+            _results.append(_run_function(_payload["program"], _test))
     except AssertionError:
         _results.append("wrong_answer")
     except MemoryError:
         _results.append("memory")
-    except BaseException as _exc:
+    except BaseException:
         _results.append("runtime_error")
 _out.write("\n__RDISTILL_RESULT__" + json.dumps(_results) + "\n")
 _out.flush()
