@@ -20,7 +20,7 @@ from rdistill.config import VerifyOptions
 from rdistill.data import PROBLEM_COLUMNS, ROLLOUT_COLUMNS, read_records, write_parquet
 from rdistill.data.manifest import run_stage
 from rdistill.verify.answers import answers_equal, extract_answer
-from rdistill.verify.sandbox import run_program
+from rdistill.verify.sandbox import isolation, run_program
 
 OUTPUT = "verified.parquet"
 FENCE = re.compile(r"```(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL)
@@ -110,6 +110,7 @@ def run(options: VerifyOptions, run_dir: Path, force: bool = False, log=print, c
     run_dir = Path(run_dir)
 
     def work() -> dict[str, Any]:
+        log(f"code sandbox isolation: {isolation()}")
         problems = read_records(run_dir / "problems.parquet", PROBLEM_COLUMNS)
         by_id = {problem["id"]: problem for problem in problems}
         rollouts = load_rollouts(run_dir)

@@ -7,6 +7,7 @@ must run in a process's main thread: `rdistill.verify.grade_many` runs it in wor
 
 from __future__ import annotations
 
+import functools
 import re
 
 TIMEOUT_S = 5
@@ -60,10 +61,17 @@ def answers_equal(predicted: str, gold: str, timeout_s: int = TIMEOUT_S) -> bool
         return abs(predicted_number - gold_number) <= 1e-9 * max(1.0, abs(gold_number))
     if _normalise(predicted) == _normalise(gold):
         return True
-    from math_verify import parse, verify
+    from math_verify import verify
 
-    gold_parsed = parse(f"\\boxed{{{gold}}}", parsing_timeout=timeout_s)
-    predicted_parsed = parse(f"\\boxed{{{predicted}}}", parsing_timeout=timeout_s)
+    gold_parsed, predicted_parsed = _parsed(gold, timeout_s), _parsed(predicted, timeout_s)
     if not gold_parsed or not predicted_parsed:
         return False
-    return bool(verify(gold_parsed, predicted_parsed, timeout_seconds=timeout_s))
+    return bool(verify(list(gold_parsed), list(predicted_parsed), timeout_seconds=timeout_s))
+
+
+@functools.lru_cache(maxsize=8192)
+def _parsed(answer: str, timeout_s: int) -> tuple:
+    """Math-Verify's parse of a boxed answer, cached: a gold answer meets many candidates."""
+    from math_verify import parse
+
+    return tuple(parse(f"\\boxed{{{answer}}}", parsing_timeout=timeout_s))

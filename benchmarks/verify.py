@@ -1,0 +1,125 @@
+"""Verification throughput: rdistill's graders against the usual baselines, in one run.
+
+- math: verdicts per second of `grade_many` (worker processes, fast paths, dedup) against
+  single-process Math-Verify (parse both, verify) on the same distinct (gold, candidate) pairs:
+  every MATH-500 reference answer against several written forms of it and a wrong one.
+- code: MBPP canonical solutions against their asserts; test cases per second of rdistill's
+  sandbox (one process per solution, a fork per test) against one fresh Python process per
+  test case, as LiveCodeBench's evaluator does, both two at a time.
+- per-test overhead: the marginal cost of one more test in a solution's run.
+
+Usage: python benchmarks/verify.py [--data ../shared/data] [--mbpp 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from rdistill.verify import grade_many
+from rdistill.verify.sandbox import isolation, run_program
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def candidate_forms(answer: str) -> list[str]:
+    """Several ways a model might write `answer`, and one wrong answer."""
+    forms = [answer, f"\\left({answer}\\right)" if answer.startswith("(") else f"{{{answer}}}", answer.replace("\\frac", "\\dfrac"), f"\\text{{ {answer} }}"]
+    return list(dict.fromkeys(forms)) + [f"{answer}+1"]
+
+
+def math_pairs(data: Path) -> list[tuple[str, str]]:
+    return [(row["answer"], form) for row in read_jsonl(data / "math500" / "test.jsonl") for form in candidate_forms(row["answer"])]
+
+
+def math_verify_single_process(pairs: list[tuple[str, str]]) -> float:
+    from math_verify import parse, verify
+
+    started = time.perf_counter()
+    for gold, candidate in pairs:
+        verify(parse(f"\\boxed{{{gold}}}"), parse(f"\\boxed{{{candidate}}}"))
+    return time.perf_counter() - started
+
+
+def rdistill_math(pairs: list[tuple[str, str]]) -> float:
+    items = [({"id": f"m{index}", "domain": "math", "answer": gold}, f"\\boxed{{{candidate}}}") for index, (gold, candidate) in enumerate(pairs)]
+    started = time.perf_counter()
+    grade_many(items, workers=2, description="rdistill math")
+    return time.perf_counter() - started
+
+
+def mbpp_items(data: Path, limit: int) -> list[tuple[str, list[dict]]]:
+    rows = read_jsonl(data / "mbpp" / "test.jsonl")[:limit]
+    return [
+        (row["code"], [{"input": None, "output": None, "entry_point": None, "test": "\n".join(row["test_imports"] + [assertion])} for assertion in row["test_list"]])
+        for row in rows
+    ]
+
+
+def fresh_process_per_test(items: list[tuple[str, list[dict]]]) -> float:
+    def one(program: str, test: str) -> bool:
+        with tempfile.TemporaryDirectory() as workdir:
+            run = subprocess.run([sys.executable, "-c", program + "\n" + test], cwd=workdir, capture_output=True, timeout=10)
+        return run.returncode == 0
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda pair: one(*pair), [(program, test["test"]) for program, tests in items for test in tests]))
+    assert all(results), "a canonical MBPP solution failed in the baseline"
+    return time.perf_counter() - started
+
+
+def rdistill_code(items: list[tuple[str, list[dict]]]) -> float:
+    problems = [({"id": f"c{index}", "domain": "code", "tests": tests}, f"```python\n{program}\n```") for index, (program, tests) in enumerate(items)]
+    started = time.perf_counter()
+    verdicts = grade_many(problems, timeout_s=10, workers=2, description="rdistill code")
+    assert all(v["correct"] for v in verdicts), [v for v in verdicts if not v["correct"]][:3]
+    return time.perf_counter() - started
+
+
+def per_test_overhead(tests: int = 41, repeats: int = 10) -> float:
+    trivial = [{"input": None, "output": None, "entry_point": None, "test": "pass"}]
+
+    def timed(count: int) -> float:
+        started = time.perf_counter()
+        for _ in range(repeats):
+            run_program("x = 1", trivial * count, 5)
+        return (time.perf_counter() - started) / repeats
+
+    return (timed(tests) - timed(1)) / (tests - 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument("--mbpp", type=int, default=200, help="MBPP problems to run")
+    args = parser.parse_args()
+    print(f"sandbox isolation: {isolation()}")
+
+    pairs = list(dict.fromkeys(math_pairs(args.data)))
+    baseline_math, ours_math = math_verify_single_process(pairs), rdistill_math(pairs)
+    items = mbpp_items(args.data, args.mbpp)
+    cases = sum(len(tests) for _, tests in items)
+    baseline_code, ours_code = fresh_process_per_test(items), rdistill_code(items)
+    overhead = per_test_overhead()
+
+    print(f"math pairs: {len(pairs)}, code test cases: {cases} ({len(items)} MBPP solutions)")
+    print(f"math_verify_single_process_per_s: {len(pairs) / baseline_math:.1f}")
+    print(f"rdistill_math_per_s: {len(pairs) / ours_math:.1f}")
+    print(f"math_speedup: {baseline_math / ours_math:.2f}")
+    print(f"fresh_process_per_test_cases_per_s: {cases / baseline_code:.1f}")
+    print(f"rdistill_code_cases_per_s: {cases / ours_code:.1f}")
+    print(f"code_speedup: {baseline_code / ours_code:.2f}")
+    print(f"per_test_overhead_ms: {1000 * overhead:.1f}")
+
+
+if __name__ == "__main__":
+    main()
