@@ -49,7 +49,7 @@ def test_code_tests_pass_for_the_straight_line_solution(difficulty):
 
 def test_apply_list_op_matches_python_semantics():
     assert apply_list_op("gt", 3, [1, 5, 3, 7]) == [5, 7]
-    assert apply_list_op("drop", 2, [1, 2, 3]) == [3]
+    assert apply_list_op("take", 2, [1, 2, 3]) == [1, 2]
     assert apply_list_op("sort", 0, [3, 1, 2]) == [1, 2, 3]
 
 

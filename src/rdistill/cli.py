@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 
 from rdistill.config import Recipe, load_recipe
 from rdistill.console import make_console, quiet_libraries
@@ -31,7 +32,7 @@ def _load(recipe_path: Path | None) -> Recipe:
 
 
 def _fail(error: RdistillError) -> None:
-    console.print(f"[bold red]error:[/bold red] {error}", markup=True, highlight=False)
+    console.print(f"[bold red]error:[/bold red] {escape(str(error))}", highlight=False)
     raise typer.Exit(code=2)
 
 

@@ -81,10 +81,8 @@ def list_op_text(kind: str, k: int) -> str:
         "reverse": "reverse it",
         "sort": "sort it",
         "add": f"add {k} to each",
-        "mul": f"multiply each by {k}",
         "gt": f"keep those above {k}",
         "even": "keep the even ones",
-        "drop": f"drop the first {k}",
         "take": f"keep the first {k}",
     }[kind]
 
@@ -95,10 +93,8 @@ def list_op_expr(kind: str, k: int, inner: str) -> str:
         "reverse": f"{inner}[::-1]",
         "sort": f"sorted({inner})",
         "add": f"[x + {k} for x in {inner}]",
-        "mul": f"[x * {k} for x in {inner}]",
         "gt": f"[x for x in {inner} if x > {k}]",
         "even": f"[x for x in {inner} if x % 2 == 0]",
-        "drop": f"{inner}[{k}:]",
         "take": f"{inner}[:{k}]",
     }[kind]
 
@@ -109,7 +105,7 @@ def apply_list_op(kind: str, k: int, xs: list[int]) -> list[int]:
 
 
 def _list_op_param(kind: str, rng: random.Random) -> int:
-    return {"add": rng.randint(1, 3), "mul": rng.randint(2, 3), "gt": rng.randint(2, 6), "drop": rng.randint(1, 2), "take": rng.randint(2, 4)}.get(kind, 0)
+    return {"add": rng.randint(1, 3), "gt": rng.randint(2, 6), "take": rng.randint(2, 4)}.get(kind, 0)
 
 
 def code_problem(difficulty: int, rng: random.Random) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """The micro-world's student: a BPE tokenizer, a tiny Llama, and its non-reasoning base training.
 
 The base plays the part of the papers' instruct models: it has learned to answer every task
-*directly* (no `<think>` block), arithmetic facts included, before any distillation. It is
+*directly* (no `<think>` block), with pages of sums as its arithmetic knowledge, before any distillation. It is
 built once per configuration and cached under `$RDISTILL_CACHE` (default
 `~/.cache/rdistill`) in a folder named after its configuration hash.
 """

@@ -173,14 +173,15 @@ def _works(command: list[str]) -> bool:
 
 @functools.cache
 def isolation() -> str:
-    """The isolation in force on this machine: `bubblewrap`, `namespaces` or `rlimits`."""
-    if os.environ.get("RDISTILL_SANDBOX") == "rlimits":
-        return "rlimits"
-    if shutil.which("bwrap") and _works(["bwrap", *_bwrap_arguments("/")]):
-        return "bubblewrap"
-    if os.geteuid() == 0 and shutil.which("unshare") and _works(_UNSHARE):
-        return "namespaces"
-    return "rlimits"
+    """The isolation in force: the strongest that works here, or `RDISTILL_SANDBOX` if it works."""
+    available = {
+        "bubblewrap": lambda: shutil.which("bwrap") is not None and _works(["bwrap", *_bwrap_arguments("/")]),
+        "namespaces": lambda: os.geteuid() == 0 and shutil.which("unshare") is not None and _works(_UNSHARE),
+        "rlimits": lambda: True,
+    }
+    wanted = os.environ.get("RDISTILL_SANDBOX")
+    candidates = [wanted] if wanted in available else list(available)
+    return next((mode for mode in candidates if available[mode]()), "rlimits")
 
 
 _UNSHARE = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount", "--propagation", "private"]
