@@ -11,8 +11,9 @@ Isolation, chosen once per process and reported by `isolation()`:
   harness mounts private tmpfs over /tmp, /var/tmp and /dev/shm and drops to user `nobody`.
   No network, nothing written outside the working directory survives, no process outlives the
   run (the PID namespace dies with its first process), the verifier cannot be signalled.
-- `bubblewrap` (Debian's `bwrap`, when installed; the stronger option): a read-only root, a
-  private /tmp, no network, PID namespace, `nobody`.
+- `bubblewrap` (Debian's `bwrap`, when installed; the stronger option): a read-only root
+  (/tmp included: it may hold the Python that runs the harness), a private /dev/shm, no
+  network, PID namespace, `nobody`.
 - `rlimits` (neither available): resource limits, an empty environment, a fresh working
   directory and process-group kill only: no network or file-system isolation.
 """
@@ -190,7 +191,7 @@ _UNSHARE = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount", "-
 def _bwrap_arguments(workdir: str) -> list[str]:
     return [
         "--unshare-all", "--die-with-parent", "--new-session", "--ro-bind", "/", "/", "--dev", "/dev",
-        "--proc", "/proc", "--tmpfs", "/tmp", "--tmpfs", "/dev/shm", "--bind", workdir, workdir,
+        "--proc", "/proc", "--tmpfs", "/dev/shm", "--bind", workdir, workdir,
         "--chdir", workdir, "--uid", str(NOBODY), "--gid", str(NOBODY),
     ]  # fmt: skip
 
