@@ -34,9 +34,9 @@ def atomic_path(path: Path) -> Iterator[Path]:
             tmp.unlink()
 
 
-def write_parquet(rows: list[dict[str, Any]], path: Path, schema: pa.Schema | None = None) -> None:
+def write_parquet(rows: list[dict[str, Any]], path: Path) -> None:
     """Write rows atomically as a Parquet file."""
-    table = pa.Table.from_pylist(rows, schema=schema) if rows or schema else pa.table({})
+    table = pa.Table.from_pylist(rows) if rows else pa.table({})
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
 

@@ -152,10 +152,15 @@ def fact_table() -> list[tuple[str, str]]:
 FACTS = fact_table()
 
 
+def fact_prompt(name: str) -> str:
+    """The question that looks up one fact, the same in the base corpus and the eval set."""
+    return f"What color is the {name}?"
+
+
 def text_problem(difficulty: int, rng: random.Random) -> dict[str, Any]:
     """A look-up of one memorised fact: general knowledge that distillation may make the student forget."""
     name, color = rng.choice(FACTS)
-    return _record("text", f"What color is the {name}?", answer=color, tests=None, difficulty=1, meta={})
+    return _record("text", fact_prompt(name), answer=color, tests=None, difficulty=1, meta={})
 
 
 def arithmetic_drill(rng: random.Random, lines: int = 6) -> dict[str, Any]:

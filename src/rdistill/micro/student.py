@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rdistill.micro.problems import FACTS, arithmetic_drill, generate_problems, list_op_expr
+from rdistill.micro.problems import FACTS, arithmetic_drill, fact_prompt, generate_problems, list_op_expr
 from rdistill.micro.teachers import TEACHERS, write_trace
 
 SPECIAL_TOKENS = ["<|pad|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>", "<think>", "</think>"]
@@ -91,7 +91,7 @@ def base_corpus(config: MicroStudentConfig) -> list[list[dict[str, str]]]:
         problems = generate_problems(domain, count, [1, 2, 3, 4], seed=config.seed + 1000)
         conversations += [_conversation(p["prompt"], direct_answer(p)) for p in problems]
     for name, color in FACTS * config.fact_repeats:
-        conversations.append(_conversation(f"What color is the {name}?", f"The answer is \\boxed{{{color}}}."))
+        conversations.append(_conversation(fact_prompt(name), f"The answer is \\boxed{{{color}}}."))
     rng = random.Random(config.seed)
     facts = [arithmetic_drill(rng) for _ in range(config.base_arithmetic)]
     conversations += [_conversation(p["prompt"], direct_answer(p)) for p in facts]
@@ -105,7 +105,7 @@ def _conversation(prompt: str, answer: str) -> list[dict[str, str]]:
 
 def tokenizer_corpus(config: MicroStudentConfig) -> list[str]:
     """Texts the BPE tokenizer is fitted on: prompts, direct answers and every teacher's traces."""
-    texts = [f"What color is the {name}? The answer is \\boxed{{{color}}}." for name, color in FACTS]
+    texts = [f"{fact_prompt(name)} The answer is \\boxed{{{color}}}." for name, color in FACTS]
     rng = random.Random(config.seed)
     for fact in (arithmetic_drill(rng) for _ in range(50)):
         texts += [fact["prompt"], direct_answer(fact)]
