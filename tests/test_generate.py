@@ -12,6 +12,7 @@ from collections import Counter
 import yaml
 
 from rdistill.config import GenerateOptions, ProblemsOptions
+from rdistill.data import read_jsonl
 from rdistill.generate import finished_keys, run as generate
 from rdistill.problems import run as make_problems
 
@@ -72,3 +73,31 @@ def test_finished_keys_cuts_a_torn_tail(tmp_path):
     path.write_text('{"problem_id": "a", "sample_index": 0}\n{"problem_id": "b", "sam')
     assert finished_keys(path) == {("a", 0)}
     assert path.read_text().endswith("}\n"), "the torn line is removed so the next append starts clean"
+
+
+def test_a_local_transformers_teacher_writes_rollouts_through_the_hf_backend(tiny_recipe, tmp_path):
+    from rdistill.micro.student import ensure_base
+
+    model_dir = ensure_base(tiny_recipe.train.micro_student)
+    options = GenerateOptions.model_validate(
+        {
+            "teachers": [{"name": "local", "backend": "hf", "model": str(model_dir), "batch_size": 8}],
+            "samples_per_problem": 2,
+            "sampling": {"temperature": 0.8, "max_tokens": 24},
+        }
+    )
+    make_problems(tiny_recipe.problems, tmp_path, **QUIET)
+    generate(options, tmp_path, **QUIET)
+    rows = read_jsonl(tmp_path / "rollouts" / "local.jsonl")
+    assert len(rows) == 70 * 2
+    assert {row["finish_reason"] for row in rows} <= {"stop", "length"}
+    assert all(row["completion_tokens"] <= 24 and row["prompt_tokens"] > 0 for row in rows)
+    assert all(row["teacher"] == "local" and row["messages"][0]["role"] == "user" for row in rows)
+
+
+def test_split_think_separates_reasoning_from_the_answer():
+    from rdistill.generate.backend import split_think
+
+    assert split_think("<think>\nadd 2\n</think>\nThe answer is 4.") == ("add 2", "The answer is 4.")
+    assert split_think("The answer is 4.") == (None, "The answer is 4.")
+    assert split_think("<think>\nstill going") == ("still going", ""), "an unclosed block is all reasoning"

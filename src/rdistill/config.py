@@ -67,10 +67,13 @@ class ProblemsOptions(Options):
 
 
 class TeacherSpec(Options):
-    """One teacher to sample traces from."""
+    """One teacher (or student) to sample completions from, and the backend that serves it."""
 
-    name: str = Field(description="Label of the teacher in every output file.")
-    backend: Literal["micro"] = Field("micro", description="'micro': a procedural micro-world teacher named `name`.")
+    name: str = Field(description="Label of the teacher in every output file; for 'micro', which procedural teacher.")
+    backend: Literal["micro", "hf"] = Field("micro", description="'micro': a procedural micro-world teacher; 'hf': a local transformers model folder (`model`).")
+    model: str | None = Field(None, description="Model the backend loads or asks for: a local folder for 'hf'.")
+    batch_size: int = Field(64, ge=1, description="Prompts generated together by local backends.")
+    sampling: SamplingParams | None = Field(None, description="Sampling settings of this teacher (default: generate.sampling).")
 
 
 def _default_teachers() -> list[TeacherSpec]:
@@ -82,6 +85,10 @@ class GenerateOptions(Options):
 
     teachers: list[TeacherSpec] = Field(default_factory=_default_teachers, description="Teachers to sample from.")
     samples_per_problem: int = Field(2, ge=1, description="Rollouts per (problem, teacher).")
+    sampling: SamplingParams = Field(
+        default_factory=lambda: SamplingParams(max_tokens=16384),
+        description="Sampling settings of every teacher without its own (the papers' 0.6 / 0.95, long generations).",
+    )
     seed: int = Field(0, description="Base seed; each rollout derives its own from (problem, teacher, sample).")
 
 

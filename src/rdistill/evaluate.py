@@ -17,7 +17,8 @@ from rich.progress import Progress
 from rdistill.config import EvaluateOptions
 from rdistill.data import PROBLEM_COLUMNS, read_parquet, read_records, write_json, write_parquet
 from rdistill.data.manifest import run_stage
-from rdistill.generate.hf import generate_batch, load_model
+from rdistill.generate.backend import Completion, Request
+from rdistill.generate.hf import HFBackend
 from rdistill.verify import grade_many
 
 EVAL_DIR = "eval"
@@ -26,45 +27,44 @@ IN_DOMAIN = ("math", "code")
 OUT_OF_DOMAIN = ("text", "mcq")
 
 
-def split_think(text: str) -> tuple[bool, str]:
-    """(whether a think block was opened and closed, the answer text after it)."""
-    if "<think>" in text and "</think>" in text.split("<think>", 1)[1]:
-        return True, text.rsplit("</think>", 1)[1]
-    return False, text
-
-
-def sample_student(model_dir: Path, problems: list[dict[str, Any]], options: EvaluateOptions, label: str, console=None) -> list[dict[str, Any]]:
-    """Generate `samples_per_problem` answers per problem; returns one dict per (problem, sample)."""
-    tokenizer, model = load_model(model_dir)
-    requests = [(problem, sample) for problem in problems for sample in range(options.samples_per_problem)]
-    outputs = []
+def sample_student(model_dir: Path, problems: list[dict[str, Any]], options: EvaluateOptions, label: str, console=None) -> list[Completion]:
+    """`samples_per_problem` completions per problem from a local checkpoint, in request order."""
+    backend = HFBackend(model_dir, where=label, batch_size=options.batch_size)
+    requests = [
+        Request(problem, sample, options.sampling.seed + index, [{"role": "user", "content": problem["prompt"]}])
+        for index, (problem, sample) in enumerate((p, s) for p in problems for s in range(options.samples_per_problem))
+    ]
+    results: dict[tuple[str, int], Completion] = {}
     with Progress(console=console, transient=False) as progress:
         task = progress.add_task(f"answer {label}", total=len(requests))
-        for start in range(0, len(requests), options.batch_size):
-            batch = requests[start : start + options.batch_size]
-            conversations = [[{"role": "user", "content": problem["prompt"]}] for problem, _ in batch]
-            outputs += generate_batch(tokenizer, model, conversations, options.sampling, seed=options.sampling.seed + start)
-            progress.advance(task, len(batch))
-    return [{"problem": problem, "sample_index": sample, **output} for (problem, sample), output in zip(requests, outputs)]
+
+        def keep(completion: Completion) -> None:
+            results[(completion.request.problem["id"], completion.request.sample_index)] = completion
+            progress.advance(task)
+
+        try:
+            backend.generate(requests, options.sampling, keep)
+        finally:
+            backend.close()
+    return [results[(request.problem["id"], request.sample_index)] for request in requests]
 
 
-def score_rows(student: str, benchmark: str, samples: list[dict[str, Any]], verdicts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def score_rows(student: str, benchmark: str, samples: list[Completion], verdicts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Eval rows (docs/schema.md) from generated samples and their verdicts."""
     rows = []
     for sample, verdict in zip(samples, verdicts):
-        has_think, _ = split_think(sample["text"])
         rows.append(
             {
                 "student": student,
                 "benchmark": benchmark,
-                "problem_id": sample["problem"]["id"],
-                "sample_index": sample["sample_index"],
-                "difficulty": sample["problem"]["difficulty"],
+                "problem_id": sample.request.problem["id"],
+                "sample_index": sample.request.sample_index,
+                "difficulty": sample.request.problem["difficulty"],
                 "correct": bool(verdict["correct"]),
-                "finished": sample["finish_reason"] == "stop",
-                "has_think": has_think,
-                "tokens": sample["completion_tokens"],
-                "response": sample["text"],
+                "finished": sample.finish_reason == "stop",
+                "has_think": sample.closed_think,
+                "tokens": sample.completion_tokens,
+                "response": sample.text,
                 "verify_error": verdict["verify_error"],
             }
         )
@@ -88,7 +88,7 @@ def evaluate_student(name: str, model_dir: Path, benchmark: str, problems: list[
     if part.exists():
         return read_parquet(part)
     samples = sample_student(model_dir, problems, options, f"{name} on {benchmark}", console)
-    verdicts = grade_many([(s["problem"], split_think(s["text"])[1]) for s in samples], description=f"grade {name} on {benchmark}", console=console)
+    verdicts = grade_many([(s.request.problem, s.response) for s in samples], description=f"grade {name} on {benchmark}", console=console)
     rows = score_rows(name, benchmark, samples, verdicts)
     write_parquet(rows, part)
     return rows

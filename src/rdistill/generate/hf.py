@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from rdistill.config import SamplingParams
+from rdistill.errors import RecipeError
+from rdistill.generate.backend import Completion, Request, split_think
 
 
 def load_model(model_dir: Path):
@@ -15,6 +19,8 @@ def load_model(model_dir: Path):
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     tokenizer.padding_side = "left"
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
     return tokenizer, model
@@ -50,3 +56,29 @@ def generate_batch(tokenizer, model, conversations: list[list[dict[str, str]]], 
             }
         )
     return results
+
+
+class HFBackend:
+    """A local transformers checkpoint, loaded once and run in batches of `batch_size` prompts."""
+
+    def __init__(self, model_dir: str | Path, where: str = "model", batch_size: int = 64) -> None:
+        path = Path(model_dir)
+        if not (path / "config.json").exists():
+            raise RecipeError(f"{where}.model: {path} is not a transformers model folder (no config.json)")
+        self.tokenizer, self.model = load_model(path)
+        self.batch_size = batch_size
+
+    def generate(self, requests: Sequence[Request], params: SamplingParams, on_result: Callable[[Completion], None]) -> None:
+        """Generate batch by batch; each batch is seeded from the first request's seed, so reruns repeat it."""
+        for start in range(0, len(requests), self.batch_size):
+            batch = requests[start : start + self.batch_size]
+            started = time.perf_counter()
+            outputs = generate_batch(self.tokenizer, self.model, [request.messages for request in batch], params, seed=batch[0].seed)
+            latency = round((time.perf_counter() - started) / len(batch), 6)
+            for request, output in zip(batch, outputs):
+                reasoning, response = split_think(output["text"])
+                on_result(Completion(request=request, reasoning=reasoning, response=response, latency_s=latency, **output))
+
+    def close(self) -> None:
+        """Drop the model so its memory can be reclaimed."""
+        del self.model

@@ -3,40 +3,45 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable, Sequence
 
+from rdistill.config import SamplingParams
 from rdistill.errors import RecipeError
+from rdistill.generate.backend import Completion, Request, join_think
 from rdistill.micro.teachers import TEACHERS, write_trace
 
 
-def check_teacher(name: str, where: str) -> None:
-    """Fail early, naming the recipe key, if `name` is no micro teacher."""
+def check_micro_teacher(name: str, where: str) -> None:
+    """Fail, naming the recipe key, if `name` is no procedural teacher."""
     if name not in TEACHERS:
-        raise RecipeError(f"{where}: unknown micro teacher {name!r} (known: {', '.join(TEACHERS)})")
+        raise RecipeError(f"{where}.name: unknown micro teacher {name!r} (known: {', '.join(TEACHERS)})")
 
 
-def generate(teacher: str, requests: list[tuple[dict[str, Any], int, int]]) -> list[dict[str, Any]]:
-    """Rollouts of `teacher` for (problem, sample_index, seed) requests, in the rollout schema."""
-    style = TEACHERS[teacher]
-    rollouts = []
-    for problem, sample_index, seed in requests:
-        started = time.perf_counter()
-        reasoning, response = write_trace(problem, style, seed)
-        rollouts.append(
-            {
-                "problem_id": problem["id"],
-                "teacher": teacher,
-                "sample_index": sample_index,
-                "seed": seed,
-                "messages": [{"role": "user", "content": problem["prompt"]}],
-                "reasoning": reasoning,
-                "response": response,
-                "finish_reason": "stop",
-                # Procedural teachers have no tokenizer: whitespace-separated words stand in for tokens.
-                "prompt_tokens": len(problem["prompt"].split()),
-                "completion_tokens": len(reasoning.split()) + len(response.split()),
-                "latency_s": round(time.perf_counter() - started, 6),
-                "error": None,
-            }
-        )
-    return rollouts
+class MicroBackend:
+    """A procedural teacher: writes a trace from the problem's solution structure, ignoring sampling settings."""
+
+    def __init__(self, teacher: str, where: str) -> None:
+        check_micro_teacher(teacher, where)
+        self.style = TEACHERS[teacher]
+
+    def generate(self, requests: Sequence[Request], params: SamplingParams, on_result: Callable[[Completion], None]) -> None:
+        """One trace per request, seeded by the request so that reruns reproduce it."""
+        for request in requests:
+            started = time.perf_counter()
+            reasoning, response = write_trace(request.problem, self.style, request.seed)
+            on_result(
+                Completion(
+                    request=request,
+                    text=join_think(reasoning, response),
+                    reasoning=reasoning,
+                    response=response,
+                    finish_reason="stop",
+                    # Procedural teachers have no tokenizer: whitespace-separated words stand in for tokens.
+                    prompt_tokens=len(request.problem["prompt"].split()),
+                    completion_tokens=len(reasoning.split()) + len(response.split()),
+                    latency_s=round(time.perf_counter() - started, 6),
+                )
+            )
+
+    def close(self) -> None:
+        """Nothing to release."""
