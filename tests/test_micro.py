@@ -89,3 +89,13 @@ def test_numbers_are_spelled_digit_by_digit():
     tokenizer = build_tokenizer(MicroStudentConfig(vocab_size=600))
     digits = [t for t in tokenizer.tokenize("Ann has 17 apples") if any(c.isdigit() for c in t)]
     assert digits == ["1", "7"]
+
+
+def test_fact_traces_recall_the_fact_and_slip_to_another_colour():
+    problems = generate_problems("text", 20, [1], seed=2)
+    for style in TEACHERS.values():
+        verdicts = [grade(p, write_trace(p, style, seed=i)[1])["correct"] for i, p in enumerate(problems * 10)]
+        assert abs(sum(verdicts) / len(verdicts) - style.accuracy) < 0.1, style.name
+    reasoning, answer = write_trace(problems[0], TEACHERS["stepwise"], seed=0)
+    name = problems[0]["prompt"].rsplit(" ", 1)[1].rstrip("?")
+    assert name in reasoning and problems[0]["answer"] in answer

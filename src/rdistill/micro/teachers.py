@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from rdistill.micro.problems import MathOp, apply_list_op, list_op_expr, list_op_text
+from rdistill.micro.problems import COLORS, MathOp, apply_list_op, list_op_expr, list_op_text
 
 
 @dataclass(frozen=True)
@@ -145,17 +145,20 @@ def code_trace(meta: dict[str, Any], style: TeacherStyle, rng: random.Random) ->
     return "\n".join(lines), f"```python\ndef f(xs):\n{body}\n    return xs\n```"
 
 
-def text_trace(prompt: str, style: TeacherStyle, rng: random.Random) -> tuple[str, str]:
-    """Reversal of letters, one letter a line from the end (or all at once for terse teachers)."""
-    letters = prompt.split(":", 1)[1].split()
-    reversed_letters = letters[::-1]
-    if rng.random() >= style.accuracy and len(letters) > 1:
-        reversed_letters[0], reversed_letters[1] = reversed_letters[1], reversed_letters[0]
-    if style.ops_per_line > 1:
-        reasoning = "Read from the end: " + " ".join(reversed_letters) + "."
-    else:
-        reasoning = "\n".join(f"Letter {i}: {letter}" for i, letter in enumerate(reversed_letters, start=1))
-    return reasoning, f"The answer is \\boxed{{{' '.join(reversed_letters)}}}."
+FACT_PHRASES = ("I remember that the {n} is {c}.", "The {n} is {c}, as I recall.", "From what I know, the {n} is {c}.", "I recall the {n}: it is {c}.")
+
+
+def text_trace(problem: dict[str, Any], style: TeacherStyle, rng: random.Random) -> tuple[str, str]:
+    """A fact look-up: name what is asked, recall it (a slip recalls another colour), answer."""
+    name = problem["prompt"].rsplit(" ", 1)[1].rstrip("?")
+    color = problem["answer"]
+    if rng.random() >= style.accuracy:
+        color = rng.choice([other for other in COLORS if other != color])
+    recall = FACT_PHRASES[rng.randrange(style.variety)].format(n=name, c=color)
+    lines = [recall] if style.ops_per_line > 1 else [f"The question asks for the color of the {name}.", recall]
+    if rng.random() < style.detours:
+        lines.insert(1, rng.choice(DETOURS))
+    return "\n".join(lines), f"The answer is \\boxed{{{color}}}."
 
 
 def write_trace(problem: dict[str, Any], style: TeacherStyle, seed: int) -> tuple[str, str]:
@@ -167,5 +170,5 @@ def write_trace(problem: dict[str, Any], style: TeacherStyle, seed: int) -> tupl
     if problem["domain"] == "code":
         return code_trace(meta, style, rng)
     if problem["domain"] == "text":
-        return text_trace(problem["prompt"], style, rng)
+        return text_trace(problem, style, rng)
     raise ValueError(f"micro teachers cannot solve domain {problem['domain']!r}")
