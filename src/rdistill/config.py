@@ -99,11 +99,31 @@ class VerifyOptions(Options):
     workers: int = Field(2, ge=1, description="Processes checking code solutions in parallel.")
 
 
-class TeachersOptions(Options):
-    """How the teacher is chosen."""
+class ProxyOptions(Options):
+    """DED's decisive test of a teacher: fine-tune the student briefly on its traces and measure what it gained."""
 
-    choose: Literal["accuracy", "all"] = Field("all", description="'accuracy': keep the most accurate teacher's traces; 'all': keep every teacher's.")
+    examples: int = Field(400, ge=1, description="Correct traces of each teacher in its proxy fine-tune (the same problems for every teacher).")
+    validation: int = Field(30, ge=1, description="Training-pool problems per domain held out from proxy training and answered by every proxy student.")
+    max_tokens: int = Field(200, gt=0, description="Most tokens a proxy student may write per validation answer (greedy decoding).")
+    sft: SFTOptions = Field(default_factory=lambda: SFTOptions(epochs=3.0), description="Fine-tuning settings of each proxy run.")
+    seed: int = Field(0, description="Seed of the choice of proxy-training and validation problems.")
+
+
+class TeachersOptions(Options):
+    """How the teachers are scored and which are kept (DED: judge a teacher by what a student learns from it)."""
+
+    choose: Literal["all", "accuracy", "perplexity", "proxy"] = Field(
+        "all",
+        description=(
+            "'all': keep every teacher; 'accuracy': the most accurate; 'perplexity': the lowest student perplexity on its traces "
+            "among teachers above min_accuracy; 'proxy': the largest gain of a student briefly fine-tuned on its traces."
+        ),
+    )
+    keep: int = Field(1, ge=1, description="Teachers kept by the ranking rules (accuracy, perplexity, proxy).")
+    min_accuracy: float = Field(0.5, ge=0, le=1, description="Teachers below this verified accuracy are never chosen by 'perplexity' or 'proxy'.")
     teacher: str | None = Field(None, description="Force this teacher, whatever the scores say.")
+    perplexity_traces: int = Field(64, ge=0, description="Traces per teacher on which the base student's perplexity is measured (0 skips it).")
+    proxy: ProxyOptions = Field(default_factory=ProxyOptions, description="Proxy fine-tunes, run when choose is 'proxy'.")
 
 
 class CurateOptions(Options):

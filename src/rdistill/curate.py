@@ -13,16 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from rdistill.config import CurateOptions
-from rdistill.data import VERIFIED_COLUMNS, read_records, write_jsonl, write_parquet
+from rdistill.data import VERIFIED_COLUMNS, read_records, sft_messages, write_jsonl, write_parquet
 from rdistill.data.manifest import run_stage
 
 SFT_OUTPUT = "sft.jsonl"
 SELECTION_OUTPUT = "selection.parquet"
-
-
-def assistant_message(rollout: dict[str, Any]) -> str:
-    """The assistant turn a student learns: the reasoning in a think block, then the answer."""
-    return f"<think>\n{rollout['reasoning']}\n</think>\n{rollout['response']}"
 
 
 def drop_reason(rollout: dict[str, Any], chosen: set[str], correctness: str) -> str | None:
@@ -64,7 +59,7 @@ def run(options: CurateOptions, run_dir: Path, force: bool = False, log=print) -
         decisions = select(rows, chosen, options)
         examples = [
             {
-                "messages": [*row["messages"], {"role": "assistant", "content": assistant_message(row)}],
+                "messages": sft_messages(row),
                 "problem_id": row["problem_id"],
                 "teacher": row["teacher"],
                 "why": why,

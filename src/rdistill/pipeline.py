@@ -30,7 +30,8 @@ def run_one(stage: str, recipe: Recipe, run_dir: Path, force: bool = False, cons
     if stage == "verify":
         return verify.run(recipe.verify, run_dir, force, log, console)
     if stage == "teachers":
-        return teachers.run(recipe.teachers, run_dir, force, log)
+        student = train.resolve_base(recipe.train, console) if recipe.teachers.perplexity_traces or recipe.teachers.choose == "proxy" else None
+        return teachers.run(recipe.teachers, run_dir, student, force, log, console)
     if stage == "curate":
         return curate.run(recipe.curate, run_dir, force, log)
     if stage == "train":

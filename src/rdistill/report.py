@@ -153,10 +153,25 @@ def _comparison_section(summary: dict[str, Any]) -> Section:
 # Other sections, each built only when its file exists
 
 
+def _share_as_points(value: float | None) -> str:
+    return _points(None if value is None else 100 * value)
+
+
+# Columns of the teachers table shown only when some teacher has the measure.
+TEACHER_EVIDENCE = (
+    ("student NLL/token", "student_nll", _fmt),
+    ("proxy accuracy", "proxy_accuracy", _pct),
+    ("proxy gain (pp)", "proxy_gain", _share_as_points),
+    ("length CV", "length_cv", _fmt),
+    ("diversity", "diversity", _fmt),
+)
+
+
 def _teachers_section(teachers: dict[str, Any]) -> Section:
     scores = teachers.get("teachers", {})
     domains = sorted({domain for score in scores.values() for domain in score.get("by_domain", {})})
-    headers = ["teacher", "rollouts", "accuracy", "mean completion tokens", *(f"{d} accuracy" for d in domains), "chosen"]
+    evidence = [(title, key, fmt) for title, key, fmt in TEACHER_EVIDENCE if any(score.get(key) is not None for score in scores.values())]
+    headers = ["teacher", "rollouts", "accuracy", "mean completion tokens", *(f"{d} accuracy" for d in domains), *(title for title, _, _ in evidence), "chosen"]
     rows = [
         [
             name,
@@ -164,11 +179,18 @@ def _teachers_section(teachers: dict[str, Any]) -> Section:
             _pct(score.get("accuracy")),
             _fmt(score.get("mean_completion_tokens")),
             *(_pct(score.get("by_domain", {}).get(domain)) for domain in domains),
+            *(fmt(score.get(key)) for _, key, fmt in evidence),
             "yes" if name in teachers.get("chosen", []) else "",
         ]
         for name, score in sorted(scores.items(), key=lambda item: -(item[1].get("accuracy") or 0.0))
     ]
     notes = [f"Rule: {teachers.get('rule', MISSING)}. {teachers.get('why', '')}".strip()]
+    proxy = teachers.get("proxy")
+    if proxy:
+        notes.append(
+            f"Proxy students: {proxy['training_examples']} traces per teacher on the same problems, answering "
+            f"{proxy['validation_problems']} held-out training-pool problems; the base scored {_pct(proxy['base']['overall'])}."
+        )
     return Section("Teachers", headers, rows, notes)
 
 

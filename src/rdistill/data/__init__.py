@@ -22,8 +22,10 @@ from rdistill.data.schema import (
     SFT_COLUMNS,
     VERDICT_COLUMNS,
     VERIFIED_COLUMNS,
+    assistant_content,
     read_records,
     require_columns,
+    sft_messages,
 )
 
 __all__ = [
@@ -34,12 +36,14 @@ __all__ = [
     "VERDICT_COLUMNS",
     "VERIFIED_COLUMNS",
     "append_jsonl",
+    "assistant_content",
     "atomic_path",
     "file_hash",
     "read_jsonl",
     "read_parquet",
     "read_records",
     "require_columns",
+    "sft_messages",
     "stable_id",
     "write_json",
     "write_jsonl",

@@ -50,3 +50,13 @@ def read_records(path: Path, columns: tuple[str, ...]) -> list[dict[str, Any]]:
     rows = read_jsonl(path) if path.suffix == ".jsonl" else read_parquet(path)
     require_columns(rows, columns, path)
     return rows
+
+
+def assistant_content(reasoning: str | None, response: str) -> str:
+    """The assistant turn a student learns from a rollout: the reasoning in a think block, then the answer."""
+    return f"<think>\n{reasoning or ''}\n</think>\n{response}"
+
+
+def sft_messages(rollout: dict[str, Any]) -> list[dict[str, str]]:
+    """The chat conversation of an SFT example made from one rollout (its prompt, then the assistant turn)."""
+    return [*rollout["messages"], {"role": "assistant", "content": assistant_content(rollout["reasoning"], rollout["response"])}]

@@ -1,0 +1,89 @@
+"""What can be measured about a teacher without training on it: accuracy, length, diversity, student perplexity.
+
+The DED paper and "Not All Correct Answers Are Equal" name these as the signals that, unlike a
+teacher's own benchmark score, bear on how well a student learns from its traces: traces the
+student finds likely (low perplexity), lengths that vary, samples that differ from each other.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from rdistill.data import sft_messages
+
+
+def _word_bigrams(text: str) -> set[tuple[str, str]]:
+    words = text.split()
+    return set(zip(words, words[1:])) or {(text, "")}
+
+
+def sample_diversity(texts: list[str]) -> float | None:
+    """Mean pairwise Jaccard distance of word bigrams between a problem's samples (None with fewer than two)."""
+    pairs = list(itertools.combinations([_word_bigrams(text) for text in texts], 2))
+    if not pairs:
+        return None
+    return sum(1 - len(a & b) / len(a | b) for a, b in pairs) / len(pairs)
+
+
+def trace_statistics(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Accuracy (overall, per domain), completion length and its spread, and diversity between samples."""
+    by_domain: dict[str, list[bool]] = defaultdict(list)
+    by_problem: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        by_domain[row["domain"]].append(bool(row["correct"]))
+        by_problem[row["problem_id"]].append(row["reasoning"] or "")
+    lengths = [row["completion_tokens"] or 0 for row in rows]
+    diversities = [value for texts in by_problem.values() if (value := sample_diversity(texts)) is not None]
+    correct = sum(bool(row["correct"]) for row in rows)
+    mean_length = statistics.fmean(lengths)
+    return {
+        "rollouts": len(rows),
+        "correct": correct,
+        "accuracy": correct / len(rows),
+        "mean_completion_tokens": mean_length,
+        "length_cv": statistics.pstdev(lengths) / mean_length if mean_length else None,
+        "diversity": statistics.fmean(diversities) if diversities else None,
+        "by_domain": {domain: sum(flags) / len(flags) for domain, flags in sorted(by_domain.items())},
+    }
+
+
+def common_problem_sample(rows_by_teacher: dict[str, list[dict[str, Any]]], count: int, seed: int) -> dict[str, list[dict[str, Any]]]:
+    """Each teacher's first-sample rollouts on the same `count` problems, so that teachers are compared on equal ground."""
+    first_samples = {teacher: {row["problem_id"]: row for row in rows if row["sample_index"] == 0} for teacher, rows in rows_by_teacher.items()}
+    shared = sorted(set.intersection(*(set(samples) for samples in first_samples.values())))
+    chosen = random.Random(seed).sample(shared, min(count, len(shared)))
+    return {teacher: [samples[problem_id] for problem_id in chosen] for teacher, samples in first_samples.items()}
+
+
+def student_nll(model_dir: Path, rollouts: list[dict[str, Any]]) -> float:
+    """The student's mean negative log-likelihood per token of the assistant turns of `rollouts`.
+
+    Only the tokens after the prompt count: how surprising the teacher's reasoning and answer
+    are to the student, which is what fine-tuning has to change.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    total_nll, total_tokens = 0.0, 0
+    for rollout in rollouts:
+        messages = sft_messages(rollout)
+        prompt = tokenizer.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=True)
+        full = tokenizer.apply_chat_template(messages, tokenize=False)
+        prompt_length = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+        ids = torch.tensor([tokenizer(full, add_special_tokens=False)["input_ids"]])
+        labels = ids.clone()
+        labels[0, :prompt_length] = -100
+        with torch.no_grad():
+            loss = model(input_ids=ids, labels=labels).loss
+        # The loss is the mean over the answer tokens, each predicted from the tokens before it.
+        answer_tokens = ids.shape[1] - prompt_length
+        total_nll += loss.item() * answer_tokens
+        total_tokens += answer_tokens
+    return total_nll / total_tokens
