@@ -19,6 +19,11 @@ def test_demo_recipe_is_the_documented_defaults():
     assert load_recipe(REPO / "recipes" / "micro.yaml") == Recipe(name="micro")
 
 
+@pytest.mark.parametrize("path", sorted((REPO / "recipes").glob("**/*.yaml")), ids=lambda path: path.name)
+def test_every_shipped_recipe_is_valid(path):
+    assert load_recipe(path).name == path.stem
+
+
 def test_empty_recipe_takes_every_default(tmp_path):
     path = tmp_path / "empty.yaml"
     path.write_text("")
