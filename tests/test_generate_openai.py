@@ -1,0 +1,215 @@
+"""The `openai` backend against real servers on 127.0.0.1: faults, kills, refusals and secrets."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from servers import fast_retries, generation_recipe, openai_teacher, rdistill, served, write_recipe
+
+from rdistill.config import GenerateOptions, ProblemsOptions
+from rdistill.generate import run as generate
+from rdistill.problems import run as make_problems
+
+QUIET = {"log": lambda _: None}
+FAULTS_20_PERCENT = [
+    "--fault-rate-limit", "0.04", "--retry-after", "0.05",
+    "--fault-server-error", "0.04",
+    "--fault-hang", "0.04", "--hang-s", "5",
+    "--fault-malformed", "0.04",
+    "--fault-disconnect", "0.04",
+]  # fmt: skip
+
+
+def rollouts(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def keys(rows: list[dict]) -> Counter:
+    return Counter((row["problem_id"], row["sample_index"]) for row in rows)
+
+
+def said(result: subprocess.CompletedProcess) -> str:
+    """What a command printed, with the console's line wrapping undone."""
+    return " ".join((result.stdout + result.stderr).split())
+
+
+def pool(run_dir: Path, math: int, code: int) -> None:
+    make_problems(ProblemsOptions.model_validate({"micro": {"math": math, "code": code, "eval_per_domain": 2, "difficulties": [1, 2, 3, 4]}}), run_dir, **QUIET)
+
+
+def test_2000_requests_through_20_percent_faults_give_2000_rollouts_once_each(tmp_path):
+    run_dir = tmp_path / "run"
+    pool(run_dir, math=500, code=500)
+    with served("--canned-tokens", "24", *FAULTS_20_PERCENT) as url:
+        teacher = openai_teacher("faulty", [url], timeout_s=1.0, concurrency=64)
+        entry = generate(GenerateOptions.model_validate({"teachers": [teacher], "samples_per_problem": 2}), run_dir, **QUIET)
+    rows = rollouts(run_dir / "rollouts" / "faulty.jsonl")
+    assert entry["counts"] == {"faulty": 2000}
+    assert len(rows) == 2000 and max(keys(rows).values()) == 1
+    assert {row["finish_reason"] for row in rows} == {"stop"}, "every fault was retried until it succeeded"
+    retries = sum(row["retries"] for row in rows)
+    assert 300 < retries < 800, f"about a quarter of the requests needed a retry, not {retries}"
+    assert all(row["reasoning"].startswith("step") and row["response"] == "The answer is \\boxed{42}." for row in rows)
+    assert all(row["completion_tokens"] == 24 and row["latency_s"] > 0 for row in rows)
+
+
+def test_a_request_that_spends_its_retries_becomes_an_error_rollout(tmp_path):
+    run_dir = tmp_path / "run"
+    pool(run_dir, math=6, code=4)
+    with served("--canned-tokens", "8", "--fault-server-error", "1.0") as url:
+        teacher = openai_teacher("broken", [url], retry={"max_retries": 2, "backoff_s": 0.01, "backoff_max_s": 0.02})
+        generate(GenerateOptions.model_validate({"teachers": [teacher], "samples_per_problem": 1}), run_dir, **QUIET)
+    rows = rollouts(run_dir / "rollouts" / "broken.jsonl")
+    assert len(rows) == 10
+    assert all(row["finish_reason"] == "error" and row["retries"] == 2 for row in rows)
+    assert all("gave up after 2 retries: HTTP 500" in row["error"] for row in rows)
+
+
+def test_a_failing_endpoint_leaves_the_rotation_and_the_others_carry_the_load(tmp_path):
+    run_dir = tmp_path / "run"
+    pool(run_dir, math=60, code=40)
+    with served("--canned-tokens", "8") as good, served("--canned-tokens", "8", "--fault-server-error", "1.0") as bad:
+        teacher = openai_teacher("spread", [good, bad], concurrency=8, retry={"endpoint_cooldown_s": 60, "backoff_s": 0.01, "backoff_max_s": 0.02})
+        generate(GenerateOptions.model_validate({"teachers": [teacher], "samples_per_problem": 2}), run_dir, **QUIET)
+    rows = rollouts(run_dir / "rollouts" / "spread.jsonl")
+    assert len(rows) == 200 and {row["finish_reason"] for row in rows} == {"stop"}
+    assert sum(row["retries"] for row in rows) <= 8 * 3, "after 3 failures in a row the bad endpoint gets no more requests"
+
+
+def test_samples_go_out_with_n_and_one_by_one_when_the_server_ignores_n(tmp_path):
+    for flags, one_answer_per_problem in (([], True), (["--ignore-n"], False)):
+        run_dir = tmp_path / f"run{len(flags)}"
+        pool(run_dir, math=5, code=5)
+        with served("--canned-tokens", "8", *flags) as url:
+            teacher = openai_teacher("n4", [url], samples_per_request=4)
+            generate(GenerateOptions.model_validate({"teachers": [teacher], "samples_per_problem": 4}), run_dir, **QUIET)
+        rows = rollouts(run_dir / "rollouts" / "n4.jsonl")
+        assert len(rows) == 40 and max(keys(rows).values()) == 1
+        assert {row["completion_tokens"] for row in rows} == {8}
+        latencies = {problem: {row["latency_s"] for row in rows if row["problem_id"] == problem} for problem, _ in keys(rows)}
+        assert all((len(found) == 1) == one_answer_per_problem for found in latencies.values()), "the samples of a problem share one answer when n works"
+
+
+def test_generation_killed_at_five_random_moments_ends_with_one_rollout_per_key(tmp_path):
+    run_dir = tmp_path / "run"
+    with served("--canned-tokens", "16", "--canned-delay", "0.01", "--fault-server-error", "0.05", "--fault-rate-limit", "0.05", "--retry-after", "0.01") as url:
+        recipe = generation_recipe(run_dir, [openai_teacher("killed", [url], concurrency=16)], math=150, code=150, samples=2)
+        recipe_path = write_recipe(tmp_path / "recipe.yaml", recipe)
+        pool(run_dir, math=150, code=150)
+        rng = random.Random(7)
+        command = [sys.executable, "-m", "rdistill", "generate", "--recipe", str(recipe_path)]
+        path = run_dir / "rollouts" / "killed.jsonl"
+        for _ in range(5):
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            before = len(rollouts(path))
+            deadline = time.time() + 30
+            # Kill once some new rollouts are written, at a random moment after that.
+            while time.time() < deadline and len(rollouts(path)) <= before and process.poll() is None:
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.0, 0.3))
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+        assert manifest["stages"]["generate"]["status"] == "running", "the kills must land mid-stage to mean anything"
+        finished = rdistill("generate", "--recipe", str(recipe_path))
+        assert finished.returncode == 0, finished.stderr
+    rows = rollouts(path)
+    assert len(rows) == 600 and max(keys(rows).values()) == 1
+
+
+def test_an_unreachable_endpoint_stops_with_exit_2_and_keeps_what_was_written(tmp_path):
+    run_dir = tmp_path / "run"
+    with served("--canned-tokens", "8") as url:
+        teachers = [openai_teacher("first", [url]), openai_teacher("second", ["http://127.0.0.1:9/v1"])]
+        recipe_path = write_recipe(tmp_path / "recipe.yaml", generation_recipe(run_dir, teachers))
+        pool(run_dir, math=30, code=20)
+        result = rdistill("generate", "--recipe", str(recipe_path))
+    assert result.returncode == 2
+    assert "generate.teachers[1].base_urls: no endpoint reachable (http://127.0.0.1:9/v1" in said(result)
+    assert "Traceback" not in said(result)
+    assert len(rollouts(run_dir / "rollouts" / "first.jsonl")) == 100
+
+
+def test_a_server_that_goes_away_mid_run_stops_with_exit_2_and_keeps_what_was_written(tmp_path):
+    run_dir = tmp_path / "run"
+    with served("--canned-tokens", "8", "--canned-delay", "0.02") as url:
+        teacher = openai_teacher("vanishing", [url], concurrency=4, retry=fast_retries(unreachable_after_s=0.5, max_retries=50))
+        recipe_path = write_recipe(tmp_path / "recipe.yaml", generation_recipe(run_dir, [teacher], math=300, code=300))
+        pool(run_dir, math=300, code=300)
+        process = subprocess.Popen([sys.executable, "-m", "rdistill", "generate", "--recipe", str(recipe_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        path = run_dir / "rollouts" / "vanishing.jsonl"
+        while len(rollouts(path)) < 50 and process.poll() is None:
+            time.sleep(0.02)
+    out, err = process.communicate(timeout=60)
+    rows = rollouts(path)
+    assert process.returncode == 2
+    message = " ".join((out + err).split())
+    assert "generate.teachers[0].base_urls: no endpoint could be reached" in message and url in message
+    assert 50 <= len(rows) < 1200 and max(keys(rows).values()) == 1
+
+
+def test_a_refused_key_stops_with_exit_2_naming_endpoint_and_model_and_no_file_holds_the_key(tmp_path):
+    secret = "sk-rdistill-test-" + "7f3a9c" * 4
+    env = {**os.environ, "TEACHER_KEY": secret, "SERVER_KEY": secret}
+    run_dir = tmp_path / "run"
+    with served("--canned-tokens", "8", "--api-key-env", "SERVER_KEY", "--revoke-after", "150", env=env) as url:
+        teacher = openai_teacher("keyed", [url], api_key_env="TEACHER_KEY", concurrency=8)
+        recipe_path = write_recipe(tmp_path / "recipe.yaml", generation_recipe(run_dir, [teacher], math=100, code=100))
+        pool(run_dir, math=100, code=100)
+        revoked = rdistill("generate", "--recipe", str(recipe_path), env=env)
+    assert revoked.returncode == 2
+    assert f"generate.teachers[0]: {url} answered HTTP 401 to a chat completion for model 'canned'" in said(revoked)
+    written = rollouts(run_dir / "rollouts" / "keyed.jsonl")
+    assert 150 - 8 <= len(written) <= 150 and max(keys(written).values()) == 1, "answers received before the 401 are kept"
+
+    with served("--canned-tokens", "8", "--api-key-env", "SERVER_KEY", env=env) as url:
+        recipe = generation_recipe(run_dir, [openai_teacher("keyed", [url], api_key_env="TEACHER_KEY", concurrency=8)], math=100, code=100)
+        write_recipe(recipe_path, recipe)
+        wrong = rdistill("generate", "--recipe", str(recipe_path), env={**env, "TEACHER_KEY": secret + "x"})
+        resumed = rdistill("generate", "--recipe", str(recipe_path), env=env)
+    assert wrong.returncode == 2 and "answered HTTP 401 listing models" in said(wrong)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    rows = rollouts(run_dir / "rollouts" / "keyed.jsonl")
+    assert len(rows) == 400 and max(keys(rows).values()) == 1, "a new endpoint resumes the run instead of restarting it"
+    for output in (revoked, wrong, resumed):
+        assert secret not in output.stdout + output.stderr
+    for file in run_dir.rglob("*"):
+        if file.is_file():
+            assert secret.encode() not in file.read_bytes(), f"{file} holds the API key"
+
+
+def test_the_openai_backend_against_rdistill_serve_over_the_micro_student(tiny_recipe, tmp_path):
+    from rdistill.micro.student import ensure_base
+
+    model_dir = ensure_base(tiny_recipe.train.micro_student)
+    run_dir = tmp_path / "run"
+    pool(run_dir, math=8, code=4)
+    with served(str(model_dir), "--model-name", "student", "--batch-size", "16") as url:
+        teacher = openai_teacher("student", [url], model="student", samples_per_request=2, timeout_s=60)
+        sampling = {"temperature": 0.8, "max_tokens": 24, "stop": ["\\boxed"]}
+        generate(GenerateOptions.model_validate({"teachers": [teacher], "samples_per_problem": 2, "sampling": sampling}), run_dir, **QUIET)
+    rows = rollouts(run_dir / "rollouts" / "student.jsonl")
+    assert len(rows) == 24 and max(keys(rows).values()) == 1
+    assert {row["finish_reason"] for row in rows} <= {"stop", "length"}
+    assert all(row["prompt_tokens"] > 0 and 0 <= row["completion_tokens"] <= 24 * 2 for row in rows)
+    assert all("\\boxed" not in row["response"] for row in rows), "the stop string ends the completion"
+
+
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning", "none"])
+def test_reasoning_is_captured_from_each_field_servers_use(field, tmp_path):
+    run_dir = tmp_path / "run"
+    pool(run_dir, math=2, code=1)
+    with served("--canned-tokens", "12", "--reasoning-field", field) as url:
+        generate(GenerateOptions.model_validate({"teachers": [openai_teacher("r", [url])], "samples_per_problem": 1}), run_dir, **QUIET)
+    for row in rollouts(run_dir / "rollouts" / "r.jsonl"):
+        assert row["reasoning"] == " ".join(["step"] * 4)
+        assert row["response"] == "The answer is \\boxed{42}."
