@@ -11,21 +11,26 @@ from pathlib import Path
 import yaml
 
 
-@contextmanager
-def served(*args: str, env: dict[str, str] | None = None, log: Path | None = None) -> Iterator[str]:
-    """Run `rdistill serve ARGS` on a free port of 127.0.0.1; yield its base URL, stop it afterwards."""
-    errors = log.open("w") if log else subprocess.DEVNULL
+def start_server(*args: str) -> tuple[subprocess.Popen, str]:
+    """Start `rdistill serve ARGS` on a free port of 127.0.0.1; the process and its base URL."""
     command = [sys.executable, "-m", "rdistill", "serve", "--host", "127.0.0.1", "--port", "0", *args]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True, env=env)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = process.stdout.readline()
+    if " at http://127.0.0.1:" not in line:
+        process.kill()
+        raise AssertionError(f"the server did not start: {line!r}")
+    return process, line.split(" at ")[1].strip()
+
+
+@contextmanager
+def served(*args: str) -> Iterator[str]:
+    """`rdistill serve ARGS` on 127.0.0.1 for the length of the block; yields its base URL."""
+    process, url = start_server(*args)
     try:
-        line = process.stdout.readline()
-        assert " at http://127.0.0.1:" in line, f"the server did not start: {line!r}"
-        yield line.split(" at ")[1].strip()
+        yield url
     finally:
         process.kill()
         process.wait()
-        if log:
-            errors.close()
 
 
 def fast_retries(**overrides) -> dict:
@@ -54,6 +59,11 @@ def write_recipe(path: Path, recipe: dict) -> Path:
     return path
 
 
-def rdistill(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run the rdistill CLI in a subprocess, capturing its output."""
-    return subprocess.run([sys.executable, "-m", "rdistill", *args], capture_output=True, text=True, env=env, timeout=timeout)
+def rdistill(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run the rdistill CLI in this process; its exit code and what it printed, line wrapping undone."""
+    from typer.testing import CliRunner
+
+    from rdistill.cli import app
+
+    result = CliRunner().invoke(app, list(args), env=env)
+    return result.exit_code, " ".join(result.output.split())

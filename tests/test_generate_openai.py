@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from servers import fast_retries, generation_recipe, openai_teacher, rdistill, served, write_recipe
+from servers import fast_retries, generation_recipe, openai_teacher, rdistill, served, start_server, write_recipe
 
 from rdistill.config import GenerateOptions, ProblemsOptions
+from rdistill.errors import BackendError
 from rdistill.generate import run as generate
+from rdistill.generate.remote import split_reasoning
 from rdistill.problems import run as make_problems
 
 QUIET = {"log": lambda _: None}
@@ -37,9 +39,10 @@ def keys(rows: list[dict]) -> Counter:
     return Counter((row["problem_id"], row["sample_index"]) for row in rows)
 
 
-def said(result: subprocess.CompletedProcess) -> str:
-    """What a command printed, with the console's line wrapping undone."""
-    return " ".join((result.stdout + result.stderr).split())
+def wait_for_rows(path: Path, count: int) -> None:
+    """Block until `path` holds `count` rollouts."""
+    while len(rollouts(path)) < count:
+        time.sleep(0.01)
 
 
 def pool(run_dir: Path, math: int, code: int) -> None:
@@ -120,68 +123,70 @@ def test_generation_killed_at_five_random_moments_ends_with_one_rollout_per_key(
             process.wait()
         manifest = json.loads((run_dir / "manifest.json").read_text())
         assert manifest["stages"]["generate"]["status"] == "running", "the kills must land mid-stage to mean anything"
-        finished = rdistill("generate", "--recipe", str(recipe_path))
-        assert finished.returncode == 0, finished.stderr
+        code, said = rdistill("generate", "--recipe", str(recipe_path))
+        assert code == 0, said
     rows = rollouts(path)
     assert len(rows) == 600 and max(keys(rows).values()) == 1
 
 
 def test_an_unreachable_endpoint_stops_with_exit_2_and_keeps_what_was_written(tmp_path):
     run_dir = tmp_path / "run"
+    pool(run_dir, math=30, code=20)
     with served("--canned-tokens", "8") as url:
         teachers = [openai_teacher("first", [url]), openai_teacher("second", ["http://127.0.0.1:9/v1"])]
-        recipe_path = write_recipe(tmp_path / "recipe.yaml", generation_recipe(run_dir, teachers))
-        pool(run_dir, math=30, code=20)
-        result = rdistill("generate", "--recipe", str(recipe_path))
-    assert result.returncode == 2
-    assert "generate.teachers[1].base_urls: no endpoint reachable (http://127.0.0.1:9/v1" in said(result)
-    assert "Traceback" not in said(result)
+        code, said = rdistill("generate", "--recipe", str(write_recipe(tmp_path / "recipe.yaml", generation_recipe(run_dir, teachers))))
+    assert code == 2
+    assert "generate.teachers[1].base_urls: no endpoint reachable (http://127.0.0.1:9/v1" in said and "Traceback" not in said
     assert len(rollouts(run_dir / "rollouts" / "first.jsonl")) == 100
 
 
-def test_a_server_that_goes_away_mid_run_stops_with_exit_2_and_keeps_what_was_written(tmp_path):
+def test_a_server_that_goes_away_mid_run_stops_with_a_clear_error_and_keeps_what_was_written(tmp_path):
     run_dir = tmp_path / "run"
-    with served("--canned-tokens", "8", "--canned-delay", "0.02") as url:
-        teacher = openai_teacher("vanishing", [url], concurrency=4, retry=fast_retries(unreachable_after_s=0.5, max_retries=50))
-        recipe_path = write_recipe(tmp_path / "recipe.yaml", generation_recipe(run_dir, [teacher], math=300, code=300))
-        pool(run_dir, math=300, code=300)
-        process = subprocess.Popen([sys.executable, "-m", "rdistill", "generate", "--recipe", str(recipe_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        path = run_dir / "rollouts" / "vanishing.jsonl"
-        while len(rollouts(path)) < 50 and process.poll() is None:
-            time.sleep(0.02)
-    out, err = process.communicate(timeout=60)
+    pool(run_dir, math=200, code=200)
+    path = run_dir / "rollouts" / "vanishing.jsonl"
+    server, url = start_server("--canned-tokens", "8", "--canned-delay", "0.02")
+    stopper = threading.Thread(target=lambda: (wait_for_rows(path, 50), server.kill()))
+    stopper.start()
+    teacher = openai_teacher("vanishing", [url], concurrency=4, retry=fast_retries(unreachable_after_s=0.5, max_retries=50))
+    try:
+        with pytest.raises(BackendError, match=r"generate.teachers\[0\].base_urls: no endpoint could be reached for") as raised:
+            generate(GenerateOptions.model_validate({"teachers": [teacher], "samples_per_problem": 2}), run_dir, **QUIET)
+    finally:
+        server.kill()
+        stopper.join()
     rows = rollouts(path)
-    assert process.returncode == 2
-    message = " ".join((out + err).split())
-    assert "generate.teachers[0].base_urls: no endpoint could be reached" in message and url in message
-    assert 50 <= len(rows) < 1200 and max(keys(rows).values()) == 1
+    assert url in str(raised.value)
+    assert 50 <= len(rows) < 800 and max(keys(rows).values()) == 1
 
 
-def test_a_refused_key_stops_with_exit_2_naming_endpoint_and_model_and_no_file_holds_the_key(tmp_path):
+def test_a_refused_key_stops_with_exit_2_naming_endpoint_and_model_and_no_file_holds_the_key(tmp_path, monkeypatch):
     secret = "sk-rdistill-test-" + "7f3a9c" * 4
-    env = {**os.environ, "TEACHER_KEY": secret, "SERVER_KEY": secret}
+    monkeypatch.setenv("SERVER_KEY", secret)
+    monkeypatch.setenv("TEACHER_KEY", secret)
     run_dir = tmp_path / "run"
-    with served("--canned-tokens", "8", "--api-key-env", "SERVER_KEY", "--revoke-after", "150", env=env) as url:
-        teacher = openai_teacher("keyed", [url], api_key_env="TEACHER_KEY", concurrency=8)
-        recipe_path = write_recipe(tmp_path / "recipe.yaml", generation_recipe(run_dir, [teacher], math=100, code=100))
-        pool(run_dir, math=100, code=100)
-        revoked = rdistill("generate", "--recipe", str(recipe_path), env=env)
-    assert revoked.returncode == 2
-    assert f"generate.teachers[0]: {url} answered HTTP 401 to a chat completion for model 'canned'" in said(revoked)
+    pool(run_dir, math=100, code=100)
+    recipe_path = tmp_path / "recipe.yaml"
+    outputs = []
+    with served("--canned-tokens", "8", "--api-key-env", "SERVER_KEY", "--revoke-after", "150") as url:
+        write_recipe(recipe_path, generation_recipe(run_dir, [openai_teacher("keyed", [url], api_key_env="TEACHER_KEY", concurrency=8)], math=100, code=100))
+        code, said = rdistill("generate", "--recipe", str(recipe_path))
+        outputs.append(said)
+    assert code == 2
+    assert f"generate.teachers[0]: {url} answered HTTP 401 to a chat completion for model 'canned'" in said
     written = rollouts(run_dir / "rollouts" / "keyed.jsonl")
     assert 150 - 8 <= len(written) <= 150 and max(keys(written).values()) == 1, "answers received before the 401 are kept"
 
-    with served("--canned-tokens", "8", "--api-key-env", "SERVER_KEY", env=env) as url:
-        recipe = generation_recipe(run_dir, [openai_teacher("keyed", [url], api_key_env="TEACHER_KEY", concurrency=8)], math=100, code=100)
-        write_recipe(recipe_path, recipe)
-        wrong = rdistill("generate", "--recipe", str(recipe_path), env={**env, "TEACHER_KEY": secret + "x"})
-        resumed = rdistill("generate", "--recipe", str(recipe_path), env=env)
-    assert wrong.returncode == 2 and "answered HTTP 401 listing models" in said(wrong)
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    with served("--canned-tokens", "8", "--api-key-env", "SERVER_KEY") as url:
+        write_recipe(recipe_path, generation_recipe(run_dir, [openai_teacher("keyed", [url], api_key_env="TEACHER_KEY", concurrency=8)], math=100, code=100))
+        code, said = rdistill("generate", "--recipe", str(recipe_path), env={"TEACHER_KEY": secret + "x"})
+        outputs.append(said)
+        assert code == 2 and f"{url} answered HTTP 401 listing models" in said
+        code, said = rdistill("generate", "--recipe", str(recipe_path))
+        outputs.append(said)
+    assert code == 0, said
     rows = rollouts(run_dir / "rollouts" / "keyed.jsonl")
     assert len(rows) == 400 and max(keys(rows).values()) == 1, "a new endpoint resumes the run instead of restarting it"
-    for output in (revoked, wrong, resumed):
-        assert secret not in output.stdout + output.stderr
+    assert not any(secret in said for said in outputs)
     for file in run_dir.rglob("*"):
         if file.is_file():
             assert secret.encode() not in file.read_bytes(), f"{file} holds the API key"
@@ -204,12 +209,19 @@ def test_the_openai_backend_against_rdistill_serve_over_the_micro_student(tiny_r
     assert all("\\boxed" not in row["response"] for row in rows), "the stop string ends the completion"
 
 
-@pytest.mark.parametrize("field", ["reasoning_content", "reasoning", "none"])
-def test_reasoning_is_captured_from_each_field_servers_use(field, tmp_path):
-    run_dir = tmp_path / "run"
-    pool(run_dir, math=2, code=1)
-    with served("--canned-tokens", "12", "--reasoning-field", field) as url:
-        generate(GenerateOptions.model_validate({"teachers": [openai_teacher("r", [url])], "samples_per_problem": 1}), run_dir, **QUIET)
-    for row in rollouts(run_dir / "rollouts" / "r.jsonl"):
-        assert row["reasoning"] == " ".join(["step"] * 4)
-        assert row["response"] == "The answer is \\boxed{42}."
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"content": "The answer is 4.", "reasoning_content": "add 2 and 2"},
+        {"content": "The answer is 4.", "reasoning": "add 2 and 2"},
+        {"content": "<think>\nadd 2 and 2\n</think>\nThe answer is 4."},
+        {"content": "add 2 and 2\n</think>\nThe answer is 4."},
+    ],
+    ids=["reasoning_content", "reasoning", "think tags", "think opened by the template"],
+)
+def test_reasoning_is_captured_from_each_place_servers_put_it(message):
+    from openai.types.chat import ChatCompletionMessage
+
+    text, reasoning, response = split_reasoning(ChatCompletionMessage.model_validate({"role": "assistant", **message}))
+    assert (reasoning, response) == ("add 2 and 2", "The answer is 4.")
+    assert text == "<think>\nadd 2 and 2\n</think>\nThe answer is 4."

@@ -83,7 +83,9 @@ def split_think(text: str) -> tuple[str | None, str]:
 
 def open_think(text: str) -> str:
     """`text` with `<think>` restored where a chat template put it in the prompt (only `</think>` was generated)."""
-    return THINK_OPEN + text if THINK_CLOSE in text and THINK_OPEN not in text else text
+    if THINK_CLOSE not in text or THINK_OPEN in text:
+        return text
+    return THINK_OPEN + ("" if text.startswith("\n") else "\n") + text
 
 
 def join_think(reasoning: str | None, response: str) -> str:
