@@ -150,10 +150,7 @@ def serve(
     faults = {"rate_limit": fault_rate_limit, "retry_after_s": retry_after, "server_error": fault_server_error, "hang": fault_hang,
               "hang_s": hang_s, "malformed": fault_malformed, "disconnect": fault_disconnect, "revoke_after": revoke_after, "seed": fault_seed, "ignore_n": ignore_n}
     try:
-        options = _serve_options(flags, faults)
-        if options.canned_tokens is None:
-            quiet_libraries()
-        run_server(model_dir, options, announce=lambda line: print(line, flush=True))
+        run_server(model_dir, _serve_options(flags, faults), announce=lambda line: print(line, flush=True))
     except RdistillError as error:
         _fail(error)
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rdistill.config import ServeOptions
+from rdistill.console import quiet_libraries
 from rdistill.errors import RecipeError
 
 
@@ -48,6 +49,7 @@ def make_responder(model_dir: Path | None, options: ServeOptions):
         return CannedResponder(options.canned_tokens, options.canned_delay_s), options.model_name or "canned"
     if model_dir is None or not (Path(model_dir) / "config.json").exists():
         raise RecipeError(f"MODEL_DIR: {model_dir} is not a transformers model folder (no config.json); pass one, or --canned-tokens")
+    quiet_libraries()
     return ModelResponder(Path(model_dir), options.batch_size), options.model_name or Path(model_dir).name
 
 
