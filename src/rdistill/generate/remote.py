@@ -10,6 +10,7 @@ environment variable the recipe names, and scrubbed from every message we raise 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import email.utils
 import itertools
 import json
@@ -201,8 +202,16 @@ class OpenAIBackend:
 
     def generate(self, requests: Sequence[Request], params: SamplingParams, on_result: Callable[[Completion], None]) -> None:
         """Complete every request; `on_result` is called from this thread as each one finishes."""
-        if requests:
+        if not requests:
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
             asyncio.run(self.run_all(requests, params, on_result))
+            return
+        # Called from inside an event loop (a notebook): run ours on a thread of its own.
+        with concurrent.futures.ThreadPoolExecutor(1) as thread:
+            thread.submit(asyncio.run, self.run_all(requests, params, on_result)).result()
 
     def close(self) -> None:
         """Nothing is held between calls: clients live for one `generate`."""
