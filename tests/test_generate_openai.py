@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import json
 import random
 import signal
@@ -15,10 +16,11 @@ from pathlib import Path
 import pytest
 from servers import fast_retries, generation_recipe, openai_teacher, rdistill, served, start_server, write_recipe
 
-from rdistill.config import GenerateOptions, ProblemsOptions
+from rdistill.config import GenerateOptions, ProblemsOptions, RetryOptions
 from rdistill.errors import BackendError
-from rdistill.generate import run as generate
-from rdistill.generate.remote import split_reasoning
+from rdistill.generate import generation_fingerprint, run as generate
+from rdistill.generate.backend import Request
+from rdistill.generate.remote import backoff_s, completion_tokens_share, request_groups, retry_after, split_reasoning
 from rdistill.problems import run as make_problems
 
 QUIET = {"log": lambda _: None}
@@ -225,3 +227,33 @@ def test_reasoning_is_captured_from_each_place_servers_put_it(message):
     text, reasoning, response = split_reasoning(ChatCompletionMessage.model_validate({"role": "assistant", **message}))
     assert (reasoning, response) == ("add 2 and 2", "The answer is 4.")
     assert text == "<think>\nadd 2 and 2\n</think>\nThe answer is 4."
+
+
+def test_backoff_doubles_with_jitter_and_never_undercuts_retry_after():
+    import httpx2
+
+    options = RetryOptions(backoff_s=1.0, backoff_max_s=8.0)
+    assert all(0.5 <= backoff_s(options, 1, None) <= 1.0 for _ in range(50))
+    assert all(4.0 <= backoff_s(options, 5, None) <= 8.0 for _ in range(50)), "capped at backoff_max_s"
+    assert backoff_s(options, 1, 30.0) == 30.0, "a server's Retry-After wins, even past the cap"
+    assert retry_after(httpx2.Headers({"retry-after-ms": "250", "retry-after": "1"})) == 0.25
+    assert retry_after(httpx2.Headers({"retry-after": "3"})) == 3.0
+    assert 50 < retry_after(httpx2.Headers({"retry-after": email.utils.formatdate(time.time() + 60, usegmt=True)})) <= 60
+    assert retry_after(httpx2.Headers({})) is None
+
+
+def test_samples_of_a_problem_are_grouped_for_n_and_tokens_shared_by_length():
+    requests = [Request({"id": problem}, sample, sample, [{"role": "user", "content": problem}]) for problem in "ab" for sample in range(5)]
+    groups = [[(r.problem["id"], r.sample_index) for r in group.requests] for group in request_groups(requests, 2)]
+    assert groups == [[("a", 0), ("a", 1)], [("a", 2), ("a", 3)], [("a", 4)], [("b", 0), ("b", 1)], [("b", 2), ("b", 3)], [("b", 4)]]
+    assert [completion_tokens_share(90, ["x" * 10, "x" * 20], index) for index in (0, 1)] == [30, 60]
+    assert completion_tokens_share(7, ["anything"], 0) == 7
+
+
+def test_transport_settings_do_not_change_the_stage_fingerprint():
+    base = {"name": "t", "backend": "openai", "base_urls": ["http://a/v1"]}
+    before = GenerateOptions.model_validate({"teachers": [base]})
+    moved = GenerateOptions.model_validate({"teachers": [{**base, "base_urls": ["http://b/v1", "http://c/v1"], "concurrency": 512, "retry": {"max_retries": 1}}]})
+    resampled = GenerateOptions.model_validate({"teachers": [{**base, "sampling": {"temperature": 1.0}}]})
+    assert generation_fingerprint(before) == generation_fingerprint(moved)
+    assert generation_fingerprint(before) != generation_fingerprint(resampled)

@@ -32,13 +32,13 @@ MIN_RUN_RETRIES = 100
 PREFLIGHT_TIMEOUT_S = 30.0
 
 
-def read_api_key(spec: TeacherSpec, where: str) -> str | None:
-    """The API key from the environment variable the recipe names (none when it names none)."""
-    if spec.api_key_env is None:
+def secret_from_env(variable: str | None, where: str) -> str | None:
+    """The key held by the environment variable an option names (none when it names none)."""
+    if variable is None:
         return None
-    key = os.environ.get(spec.api_key_env)
+    key = os.environ.get(variable)
     if not key:
-        raise RecipeError(f"{where}.api_key_env: the environment variable {spec.api_key_env} is not set")
+        raise RecipeError(f"{where}: the environment variable {variable} is not set")
     return key
 
 
@@ -193,7 +193,7 @@ class OpenAIBackend:
         self.spec = spec
         self.where = where
         self.model = spec.model or spec.name
-        self.api_key = read_api_key(spec, where)
+        self.api_key = secret_from_env(spec.api_key_env, f"{where}.api_key_env")
         self.one_per_request = spec.samples_per_request == 1
 
     def scrub(self, text: str) -> str:

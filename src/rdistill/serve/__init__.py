@@ -7,7 +7,6 @@ it answers without a model, for measuring clients; with `faults` it fails on pur
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 from rdistill.config import ServeOptions
 from rdistill.console import quiet_libraries
 from rdistill.errors import RecipeError
+from rdistill.generate.remote import secret_from_env
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -29,16 +29,6 @@ def bind(host: str, port: int) -> socket.socket:
         raise RecipeError(f"--host/--port: cannot listen on {host}:{port} ({error.strerror})") from None
     sock.listen(2048)
     return sock
-
-
-def served_key(options: ServeOptions) -> str | None:
-    """The key clients must send, from the environment variable named by `api_key_env`."""
-    if options.api_key_env is None:
-        return None
-    key = os.environ.get(options.api_key_env)
-    if not key:
-        raise RecipeError(f"--api-key-env: the environment variable {options.api_key_env} is not set")
-    return key
 
 
 def make_responder(model_dir: Path | None, options: ServeOptions):
@@ -60,7 +50,7 @@ def serve(model_dir: Path | None, options: ServeOptions, announce: Callable[[str
     from rdistill.serve.app import build_app
     from rdistill.serve.faults import FaultInjector
 
-    api_key = served_key(options)
+    api_key = secret_from_env(options.api_key_env, "--api-key-env")
     responder, model_name = make_responder(model_dir, options)
     app = FaultInjector(build_app(responder, model_name, options, api_key), options.faults)
     sock = bind(options.host, options.port)
