@@ -79,6 +79,18 @@ def test_a_request_that_spends_its_retries_becomes_an_error_rollout(tmp_path):
     assert all("gave up after 2 retries: HTTP 500" in row["error"] for row in rows)
 
 
+def test_a_run_that_spends_its_retry_budget_stops_with_a_clear_error(tmp_path):
+    run_dir = tmp_path / "run"
+    pool(run_dir, math=60, code=40)
+    with served("--canned-tokens", "8", "--fault-server-error", "0.9") as url:
+        teacher = openai_teacher("flaky", [url], concurrency=8, retry={"max_retries": 50, "run_retry_share": 0.1, "backoff_s": 0.001, "backoff_max_s": 0.002})
+        with pytest.raises(BackendError, match=r"generate.teachers\[0\].retry.run_retry_share: the run's retry budget is spent; .*HTTP 500"):
+            generate(GenerateOptions.model_validate({"teachers": [teacher], "samples_per_problem": 2}), run_dir, **QUIET)
+    rows = rollouts(run_dir / "rollouts" / "flaky.jsonl")
+    assert len(rows) < 200 and max(keys(rows).values(), default=1) == 1
+    assert sum(row["retries"] for row in rows) <= 100, "at most MIN_RUN_RETRIES (100) retries in all"
+
+
 def test_a_failing_endpoint_leaves_the_rotation_and_the_others_carry_the_load(tmp_path):
     run_dir = tmp_path / "run"
     pool(run_dir, math=60, code=40)

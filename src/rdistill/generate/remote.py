@@ -90,7 +90,6 @@ class Failure:
 
     reason: str
     retry_after_s: float | None = None
-    reached_server: bool = False
 
 
 def retry_after(headers: Any) -> float | None:
@@ -201,7 +200,7 @@ class OpenAIBackend:
         return text.replace(self.api_key, "[api key]") if self.api_key else text
 
     def generate(self, requests: Sequence[Request], params: SamplingParams, on_result: Callable[[Completion], None]) -> None:
-        """Complete every request; `on_result` is called from this thread as each one finishes."""
+        """Complete every request, calling `on_result` as each one finishes (from the thread running our event loop)."""
         if not requests:
             return
         try:
@@ -291,7 +290,7 @@ class OpenAIBackend:
             started = time.perf_counter()
             try:
                 response = await self.send(endpoint, batch, params)
-                failure = None if response.choices else Failure("an answer without choices", reached_server=True)
+                failure = None if response.choices else Failure("an answer without choices")
             except Exception as error:  # noqa: BLE001 -- classify() re-raises what is not a server fault
                 response, failure = None, self.classify(error, endpoint, rotation)
             finally:
@@ -344,10 +343,10 @@ class OpenAIBackend:
                 raise BackendError(self.describe(endpoint, error, "to a chat completion")) from None
             rate_limited = error.status_code == 429
             rotation.reached(endpoint, healthy=rate_limited)
-            return Failure(f"HTTP {error.status_code} from {endpoint.url}", retry_after(error.response.headers), reached_server=True)
+            return Failure(f"HTTP {error.status_code} from {endpoint.url}", retry_after(error.response.headers))
         if isinstance(error, json.JSONDecodeError | openai.APIResponseValidationError):
             rotation.reached(endpoint, healthy=False)
-            return Failure(f"a malformed answer from {endpoint.url}", reached_server=True)
+            return Failure(f"a malformed answer from {endpoint.url}")
         if isinstance(error, openai.APITimeoutError):
             rotation.failed(endpoint)
             return Failure(f"no answer from {endpoint.url} within {self.spec.timeout_s:g} s")
