@@ -105,21 +105,6 @@ def demo(run_dir: RunDirOption = None, force: ForceOption = False) -> None:
     _run_and_summarise(Recipe(name="micro"), run_dir, force)
 
 
-def _serve_options(flags: dict, faults: dict) -> "ServeOptions":
-    from pydantic import ValidationError
-
-    from rdistill.config import ServeOptions
-    from rdistill.errors import RecipeError
-
-    given = {key: value for key, value in flags.items() if value is not None}
-    given["faults"] = {key: value for key, value in faults.items() if value is not None}
-    try:
-        return ServeOptions.model_validate(given)
-    except ValidationError as exc:
-        problems = "; ".join(f"--{'.'.join(str(part) for part in error['loc']).replace('_', '-')}: {error['msg']}" for error in exc.errors())
-        raise RecipeError(f"invalid serve options: {problems}") from exc
-
-
 @app.command()
 def serve(
     model_dir: Annotated[Optional[Path], typer.Argument(help="Local transformers model folder (not needed with --canned-tokens).")] = None,
@@ -143,14 +128,14 @@ def serve(
     ignore_n: Annotated[Optional[bool], typer.Option("--ignore-n", help="Answer one choice whatever n asks.")] = None,
 ) -> None:
     """Serve a local model (or canned replies) as an OpenAI-compatible API, optionally injecting faults."""
-    from rdistill.serve import serve as run_server
+    from rdistill.serve import serve as run_server, serve_options
 
     flags = {"host": host, "port": port, "model_name": model_name, "api_key_env": api_key_env, "batch_size": batch_size,
              "reasoning_field": reasoning_field, "canned_tokens": canned_tokens, "canned_delay_s": canned_delay}
     faults = {"rate_limit": fault_rate_limit, "retry_after_s": retry_after, "server_error": fault_server_error, "hang": fault_hang,
               "hang_s": hang_s, "malformed": fault_malformed, "disconnect": fault_disconnect, "revoke_after": revoke_after, "seed": fault_seed, "ignore_n": ignore_n}
     try:
-        run_server(model_dir, _serve_options(flags, faults), announce=lambda line: print(line, flush=True))
+        run_server(model_dir, serve_options(flags, faults), announce=lambda line: print(line, flush=True))
     except RdistillError as error:
         _fail(error)
 

@@ -10,11 +10,25 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
 
 from rdistill.config import ServeOptions
 from rdistill.console import quiet_libraries
 from rdistill.errors import RecipeError
 from rdistill.generate.remote import secret_from_env
+
+
+def serve_options(flags: dict[str, Any], faults: dict[str, Any]) -> ServeOptions:
+    """ServeOptions from the command line's flags (None: not given, the model's default applies)."""
+    given: dict[str, Any] = {key: value for key, value in flags.items() if value is not None}
+    given["faults"] = {key: value for key, value in faults.items() if value is not None}
+    try:
+        return ServeOptions.model_validate(given)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors())
+        raise RecipeError(f"invalid serve options: {problems}") from exc
 
 
 def bind(host: str, port: int) -> socket.socket:
