@@ -119,9 +119,9 @@ def test_samples_go_out_with_n_and_one_by_one_when_the_server_ignores_n(tmp_path
 def test_generation_killed_at_five_random_moments_ends_with_one_rollout_per_key(tmp_path):
     run_dir = tmp_path / "run"
     with served("--canned-tokens", "16", "--canned-delay", "0.01", "--fault-server-error", "0.05", "--fault-rate-limit", "0.05", "--retry-after", "0.01") as url:
-        recipe = generation_recipe(run_dir, [openai_teacher("killed", [url], concurrency=16)], math=150, code=150, samples=2)
+        recipe = generation_recipe(run_dir, [openai_teacher("killed", [url], concurrency=16)], math=100, code=100, samples=2)
         recipe_path = write_recipe(tmp_path / "recipe.yaml", recipe)
-        pool(run_dir, math=150, code=150)
+        pool(run_dir, math=100, code=100)
         rng = random.Random(7)
         command = [sys.executable, "-m", "rdistill", "generate", "--recipe", str(recipe_path)]
         path = run_dir / "rollouts" / "killed.jsonl"
@@ -140,7 +140,7 @@ def test_generation_killed_at_five_random_moments_ends_with_one_rollout_per_key(
         code, said = rdistill("generate", "--recipe", str(recipe_path))
         assert code == 0, said
     rows = rollouts(path)
-    assert len(rows) == 600 and max(keys(rows).values()) == 1
+    assert len(rows) == 400 and max(keys(rows).values()) == 1
 
 
 def test_an_unreachable_endpoint_stops_with_exit_2_and_keeps_what_was_written(tmp_path):
