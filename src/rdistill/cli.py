@@ -105,6 +105,41 @@ def demo(run_dir: RunDirOption = None, force: ForceOption = False) -> None:
     _run_and_summarise(Recipe(name="micro"), run_dir, force)
 
 
+@app.command()
+def serve(
+    model_dir: Annotated[Optional[Path], typer.Argument(help="Local transformers model folder (not needed with --canned-tokens).")] = None,
+    host: Annotated[Optional[str], typer.Option(help="Interface to bind (default 127.0.0.1).")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port (default 8000; 0 picks a free one).")] = None,
+    model_name: Annotated[Optional[str], typer.Option(help="Model name to answer to (default: the folder's name).")] = None,
+    api_key_env: Annotated[Optional[str], typer.Option(help="Environment variable holding the key clients must send.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Most concurrent requests generated in one batch.")] = None,
+    reasoning_field: Annotated[Optional[str], typer.Option(help="reasoning_content, reasoning or none.")] = None,
+    canned_tokens: Annotated[Optional[int], typer.Option(help="Canned mode: answer with this many tokens, no model.")] = None,
+    canned_delay: Annotated[Optional[float], typer.Option(help="Canned mode: seconds per answer.")] = None,
+    fault_rate_limit: Annotated[Optional[float], typer.Option(help="Share of requests answered 429.")] = None,
+    retry_after: Annotated[Optional[float], typer.Option(help="Seconds the 429 answers ask clients to wait.")] = None,
+    fault_server_error: Annotated[Optional[float], typer.Option(help="Share answered 500.")] = None,
+    fault_hang: Annotated[Optional[float], typer.Option(help="Share held for --hang-s before answering.")] = None,
+    hang_s: Annotated[Optional[float], typer.Option(help="Seconds a hung request is held.")] = None,
+    fault_malformed: Annotated[Optional[float], typer.Option(help="Share answered with a body that is not JSON.")] = None,
+    fault_disconnect: Annotated[Optional[float], typer.Option(help="Share whose connection is closed mid-answer.")] = None,
+    revoke_after: Annotated[Optional[int], typer.Option(help="Answer 401 after this many completions.")] = None,
+    fault_seed: Annotated[Optional[int], typer.Option(help="Seed of the fault draws.")] = None,
+    ignore_n: Annotated[Optional[bool], typer.Option("--ignore-n", help="Answer one choice whatever n asks.")] = None,
+) -> None:
+    """Serve a local model (or canned replies) as an OpenAI-compatible API, optionally injecting faults."""
+    from rdistill.serve import serve as run_server, serve_options
+
+    flags = {"host": host, "port": port, "model_name": model_name, "api_key_env": api_key_env, "batch_size": batch_size,
+             "reasoning_field": reasoning_field, "canned_tokens": canned_tokens, "canned_delay_s": canned_delay}
+    faults = {"rate_limit": fault_rate_limit, "retry_after_s": retry_after, "server_error": fault_server_error, "hang": fault_hang,
+              "hang_s": hang_s, "malformed": fault_malformed, "disconnect": fault_disconnect, "revoke_after": revoke_after, "seed": fault_seed, "ignore_n": ignore_n}
+    try:
+        run_server(model_dir, serve_options(flags, faults), announce=lambda line: print(line, flush=True))
+    except RdistillError as error:
+        _fail(error)
+
+
 def main() -> None:
     """Entry point for `python -m rdistill`."""
     app(prog_name="rdistill")

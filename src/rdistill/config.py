@@ -7,7 +7,7 @@ importing torch); every field has a default that works and a description that do
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -29,6 +29,7 @@ class SamplingParams(Options):
     top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling mass.")
     max_tokens: int = Field(512, gt=0, description="Most new tokens per completion; a completion cut here has finish_reason 'length'.")
     seed: int = Field(0, description="Base seed; each (problem, sample) derives its own from it.")
+    stop: list[str] = Field([], description="Strings that end a completion where they first appear (not included in it).")
 
 
 class SFTOptions(Options):
@@ -66,14 +67,68 @@ class ProblemsOptions(Options):
     micro: MicroWorldOptions = Field(default_factory=MicroWorldOptions, description="Micro-world pool sizes.")
 
 
+class RetryOptions(Options):
+    """How the `openai` backend retries a failed request and when it gives up."""
+
+    max_retries: int = Field(6, ge=0, description="Retries of one request (429, 5xx, timeouts, dropped connections); then it becomes a rollout with finish_reason 'error'.")
+    run_retry_share: float = Field(1.0, ge=0, description="Retries allowed across a run, as a share of its requests (at least 100); when spent the run stops with an error, keeping what it wrote.")
+    backoff_s: float = Field(1.0, gt=0, description="First backoff delay; it doubles with every retry of a request, with random jitter.")
+    backoff_max_s: float = Field(60.0, gt=0, description="Longest backoff delay (a server's Retry-After is honoured even when longer).")
+    endpoint_cooldown_s: float = Field(30.0, ge=0, description="Seconds an endpoint that failed 3 times in a row stays out of rotation.")
+    unreachable_after_s: float = Field(120.0, gt=0, description="Stop with an error when no endpoint could be connected to for this long.")
+
+
 class TeacherSpec(Options):
     """One teacher (or student) to sample completions from, and the backend that serves it."""
 
     name: str = Field(description="Label of the teacher in every output file; for 'micro', which procedural teacher.")
-    backend: Literal["micro", "hf"] = Field("micro", description="'micro': a procedural micro-world teacher; 'hf': a local transformers model folder (`model`).")
-    model: str | None = Field(None, description="Model the backend loads or asks for: a local folder for 'hf'.")
+    backend: Literal["micro", "hf", "openai", "vllm"] = Field(
+        "micro",
+        description="'micro': a procedural micro-world teacher; 'hf': a local transformers model folder (`model`); "
+        "'openai': an OpenAI-compatible server (`base_urls`); 'vllm': vLLM's offline engine (`pip install rdistill[vllm]`, a GPU).",
+    )
+    model: str | None = Field(None, description="Model the backend loads or asks for: a local folder for 'hf' and 'vllm', the served model name for 'openai' (default: `name`).")
     batch_size: int = Field(64, ge=1, description="Prompts generated together by local backends.")
     sampling: SamplingParams | None = Field(None, description="Sampling settings of this teacher (default: generate.sampling).")
+    base_urls: list[str] = Field([], description="'openai': endpoints such as http://host:8000/v1; requests are spread over them and a failing one leaves the rotation for a while.")
+    api_key_env: str | None = Field(None, description="'openai': name of the environment variable holding the API key (never written to any file); none sends no key.")
+    concurrency: int = Field(64, ge=1, description="'openai': requests in flight at once, over all endpoints.")
+    timeout_s: float = Field(600.0, gt=0, description="'openai': seconds one attempt of a request may take before it is retried.")
+    samples_per_request: int = Field(1, ge=1, description="'openai': samples of one problem asked in one request with `n`; 1 sends one request per sample, each with its own seed (servers that ignore `n` are detected and asked again one by one).")
+    extra_body: dict[str, Any] = Field({}, description="'openai': extra JSON fields of every request, server-specific (e.g. top_k, chat_template_kwargs).")
+    engine_args: dict[str, Any] = Field({}, description="'vllm': keyword arguments of vllm.LLM (tensor_parallel_size, gpu_memory_utilization, max_model_len, ...).")
+    retry: RetryOptions = Field(default_factory=RetryOptions, description="'openai': retries, budgets and endpoint rotation.")
+
+
+class FaultOptions(Options):
+    """Faults `rdistill serve` injects into chat completions, each a share of the requests (for tests)."""
+
+    rate_limit: float = Field(0.0, ge=0, le=1, description="Share answered 429 with a Retry-After header.")
+    retry_after_s: float = Field(1.0, ge=0, description="Delay the 429 answers ask for (Retry-After, and retry-after-ms below a second).")
+    server_error: float = Field(0.0, ge=0, le=1, description="Share answered 500.")
+    hang: float = Field(0.0, ge=0, le=1, description="Share held for `hang_s` before an answer (past the client's timeout).")
+    hang_s: float = Field(30.0, ge=0, description="How long a hung request is held.")
+    malformed: float = Field(0.0, ge=0, le=1, description="Share answered 200 with a body that is not valid JSON.")
+    disconnect: float = Field(0.0, ge=0, le=1, description="Share whose connection is closed halfway through the answer.")
+    revoke_after: int | None = Field(None, ge=0, description="Answer 401 to everything after this many completions (a key revoked mid-run).")
+    ignore_n: bool = Field(False, description="Answer one choice whatever `n` asks, as some servers do.")
+    seed: int = Field(0, description="Seed of the fault draws.")
+
+
+class ServeOptions(Options):
+    """`rdistill serve`: an OpenAI-compatible server over a local model, or canned replies for speed tests."""
+
+    host: str = Field("127.0.0.1", description="Interface to bind; 127.0.0.1 keeps the server private to this machine.")
+    port: int = Field(8000, ge=0, description="Port to bind; 0 picks a free one (printed at start).")
+    model_name: str | None = Field(None, description="Model name the server answers to (default: the model folder's name, or 'canned').")
+    api_key_env: str | None = Field(None, description="Environment variable holding the key clients must send; none accepts every client.")
+    batch_size: int = Field(32, ge=1, description="Most concurrent requests generated together in one batch.")
+    reasoning_field: Literal["reasoning_content", "reasoning", "none"] = Field(
+        "reasoning_content", description="Message field that carries the text between <think> tags; 'none' leaves the tags in `content`."
+    )
+    canned_tokens: int | None = Field(None, ge=1, description="Canned mode (no model): answer every request with this many tokens.")
+    canned_delay_s: float = Field(0.0, ge=0, description="Canned mode: seconds each answer takes.")
+    faults: FaultOptions = Field(default_factory=FaultOptions, description="Faults to inject, for testing clients.")
 
 
 def _default_teachers() -> list[TeacherSpec]:

@@ -17,3 +17,7 @@ class DataError(RdistillError):
 
 class StageInputError(RdistillError):
     """A stage was run before the stage whose output it needs."""
+
+
+class BackendError(RdistillError):
+    """A model server refused the run (bad key, unknown model) or could not be reached: names the endpoint, the model and the recipe key."""

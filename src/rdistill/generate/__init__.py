@@ -9,20 +9,26 @@ interrupted.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-from rich.progress import Progress
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from rdistill.config import GenerateOptions, TeacherSpec
-from rdistill.data import PROBLEM_COLUMNS, append_jsonl, read_jsonl, read_records
+from rdistill.data import PROBLEM_COLUMNS, read_jsonl, read_records
 from rdistill.data.manifest import run_stage
 from rdistill.errors import RecipeError
 from rdistill.generate.backend import Completion, Request, make_backend
 from rdistill.generate.micro import check_micro_teacher
 
 ROLLOUT_DIR = "rollouts"
-FLUSH_EVERY = 256
+FSYNC_EVERY_S = 1.0
+# Fields of a teacher that change how requests travel, not what comes back: editing them (adding
+# an endpoint, raising concurrency) resumes a run instead of discarding its rollouts.
+TRANSPORT_FIELDS = {"base_urls", "api_key_env", "concurrency", "timeout_s", "retry", "batch_size"}
 
 
 def rollout_seed(base_seed: int, problem_id: str, teacher: str, sample_index: int) -> int:
@@ -60,6 +66,7 @@ def rollout_row(teacher: str, completion: Completion) -> dict[str, Any]:
         "completion_tokens": completion.completion_tokens,
         "latency_s": completion.latency_s,
         "error": completion.error,
+        "retries": completion.retries,
     }
 
 
@@ -73,24 +80,92 @@ def pending_requests(teacher: TeacherSpec, problems: list[dict[str, Any]], optio
     ]
 
 
+class RolloutWriter:
+    """Appends rollouts one line at a time, flushed at once and synced to disk every second.
+
+    A flushed line survives a killed process (it is in the kernel's cache); the periodic fsync
+    bounds what a power cut can take, without paying a disk sync per rollout.
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle: TextIO = path.open("a", encoding="utf-8")
+        self.synced = time.monotonic()
+
+    def write(self, row: dict[str, Any]) -> None:
+        """Append one rollout line."""
+        self.handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self.handle.flush()
+        if time.monotonic() - self.synced > FSYNC_EVERY_S:
+            os.fsync(self.handle.fileno())
+            self.synced = time.monotonic()
+
+    def close(self) -> None:
+        """Sync and close the file."""
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+
+
+def generation_progress(console) -> Progress:
+    """A bar with requests/s, tokens/s, errors and retries so far, and the time left."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} req/s  {task.fields[tokens_per_s]} tok/s  errors {task.fields[errors]}  retries {task.fields[retries]}"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+class ProgressTally:
+    """Counts what the progress bar shows for one teacher."""
+
+    def __init__(self, progress: Progress, description: str, total: int) -> None:
+        self.progress = progress
+        self.task = progress.add_task(description, total=total, rate="0", tokens_per_s="0", errors=0, retries=0)
+        self.started = time.perf_counter()
+        self.done = self.tokens = self.errors = self.retries = 0
+
+    def add(self, completion: Completion) -> None:
+        """Count one finished request."""
+        self.done += 1
+        self.tokens += completion.completion_tokens or 0
+        self.errors += completion.finish_reason == "error"
+        self.retries += completion.retries
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        fields = {"rate": f"{self.done / elapsed:.1f}", "tokens_per_s": f"{self.tokens / elapsed:.0f}", "errors": self.errors, "retries": self.retries}
+        self.progress.update(self.task, advance=1, **fields)
+
+
 def generate_teacher(teacher: TeacherSpec, where: str, requests: list[Request], options: GenerateOptions, path: Path, progress: Progress) -> None:
-    """Run `requests` through the teacher's backend, appending rollouts to `path` as they arrive."""
-    task = progress.add_task(f"generate {teacher.name}", total=len(requests))
-    pending: list[dict[str, Any]] = []
+    """Run `requests` through the teacher's backend, appending each rollout to `path` as it arrives."""
+    tally = ProgressTally(progress, f"generate {teacher.name}", len(requests))
+    backend = make_backend(teacher, where)
+    writer = RolloutWriter(path)
 
     def keep(completion: Completion) -> None:
-        pending.append(rollout_row(teacher.name, completion))
-        progress.advance(task)
-        if len(pending) >= FLUSH_EVERY:
-            append_jsonl(pending, path)
-            pending.clear()
+        writer.write(rollout_row(teacher.name, completion))
+        tally.add(completion)
 
-    backend = make_backend(teacher, where)
     try:
         backend.generate(requests, teacher.sampling or options.sampling, keep)
     finally:
-        append_jsonl(pending, path)
+        writer.close()
         backend.close()
+
+
+def generation_fingerprint(options: GenerateOptions) -> dict[str, Any]:
+    """The options that decide what the rollouts contain (transport settings left out) for the manifest's hash."""
+    payload = options.model_dump(mode="json")
+    for teacher in payload["teachers"]:
+        for name in TRANSPORT_FIELDS:
+            teacher.pop(name, None)
+    return payload
 
 
 def check_teachers(options: GenerateOptions) -> None:
@@ -111,7 +186,7 @@ def run(options: GenerateOptions, run_dir: Path, force: bool = False, log=print,
     def work() -> dict[str, Any]:
         problems = training_problems(run_dir)
         counts = {}
-        with Progress(console=console, transient=False) as progress:
+        with generation_progress(console) as progress:
             for index, teacher in enumerate(options.teachers):
                 path = run_dir / ROLLOUT_DIR / f"{teacher.name}.jsonl"
                 done = finished_keys(path)
@@ -121,4 +196,4 @@ def run(options: GenerateOptions, run_dir: Path, force: bool = False, log=print,
                 counts[teacher.name] = len(done) + len(requests)
         return counts
 
-    return run_stage(run_dir, "generate", options, inputs=["problems.parquet"], outputs=[ROLLOUT_DIR], work=work, force=force, partials=[ROLLOUT_DIR], log=log)
+    return run_stage(run_dir, "generate", generation_fingerprint(options), inputs=["problems.parquet"], outputs=[ROLLOUT_DIR], work=work, force=force, partials=[ROLLOUT_DIR], log=log)

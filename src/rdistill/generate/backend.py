@@ -42,6 +42,7 @@ class Completion:
     completion_tokens: int | None = None
     latency_s: float = 0.0
     error: str | None = None
+    retries: int = 0
 
     @property
     def closed_think(self) -> bool:
@@ -80,6 +81,13 @@ def split_think(text: str) -> tuple[str | None, str]:
     return reasoning.strip(), (before + response).strip()
 
 
+def open_think(text: str) -> str:
+    """`text` with `<think>` restored where a chat template put it in the prompt (only `</think>` was generated)."""
+    if THINK_CLOSE not in text or THINK_OPEN in text:
+        return text
+    return THINK_OPEN + ("" if text.startswith("\n") else "\n") + text
+
+
 def join_think(reasoning: str | None, response: str) -> str:
     """The raw text of a completion whose reasoning arrived separately (e.g. `reasoning_content`)."""
     if reasoning is None:
@@ -99,4 +107,14 @@ def make_backend(spec: TeacherSpec, where: str) -> Backend:
         if not spec.model:
             raise RecipeError(f"{where}.model: the hf backend needs a local model folder")
         return HFBackend(spec.model, where, batch_size=spec.batch_size)
+    if spec.backend == "openai":
+        from rdistill.generate.remote import OpenAIBackend
+
+        return OpenAIBackend(spec, where)
+    if spec.backend == "vllm":
+        from rdistill.generate.vllm import VLLMBackend
+
+        if not spec.model:
+            raise RecipeError(f"{where}.model: the vllm backend needs a model folder or hub name")
+        return VLLMBackend(spec.model, where, batch_size=spec.batch_size, engine_args=spec.engine_args)
     raise RecipeError(f"{where}.backend: unknown backend {spec.backend!r}")

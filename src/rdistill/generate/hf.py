@@ -34,6 +34,8 @@ def generate_batch(tokenizer, model, conversations: list[list[dict[str, str]]], 
     encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
     torch.manual_seed(seed)
     sampling = {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p} if params.temperature > 0 else {"do_sample": False}
+    if params.stop:
+        sampling.update(stop_strings=params.stop, tokenizer=tokenizer)
     with torch.no_grad():
         output = model.generate(
             **encoded,
@@ -47,15 +49,22 @@ def generate_batch(tokenizer, model, conversations: list[list[dict[str, str]]], 
     for row, prompt_ids in zip(new_tokens.tolist(), encoded["attention_mask"].sum(dim=1).tolist()):
         stopped = tokenizer.eos_token_id in row
         completion = row[: row.index(tokenizer.eos_token_id)] if stopped else [t for t in row if t != tokenizer.pad_token_id]
+        text, hit_stop = cut_at_stop(tokenizer.decode(completion, skip_special_tokens=False), params.stop)
         results.append(
             {
-                "text": tokenizer.decode(completion, skip_special_tokens=False),
-                "finish_reason": "stop" if stopped else "length",
+                "text": text,
+                "finish_reason": "stop" if stopped or hit_stop else "length",
                 "prompt_tokens": int(prompt_ids),
                 "completion_tokens": len(completion) + (1 if stopped else 0),
             }
         )
     return results
+
+
+def cut_at_stop(text: str, stop: list[str]) -> tuple[str, bool]:
+    """`text` up to its first stop string (excluded, as OpenAI servers do) and whether one was found."""
+    cuts = [text.index(string) for string in stop if string in text]
+    return (text[: min(cuts)], True) if cuts else (text, False)
 
 
 class HFBackend:

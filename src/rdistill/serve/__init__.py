@@ -1,0 +1,75 @@
+"""`rdistill serve`: an OpenAI-compatible HTTP server over a local transformers model.
+
+It lets the micro-world's student (or any checkpoint) stand behind the same `openai` backend as
+a real teacher on vLLM, so that backend is tested against a real server; with `canned_tokens`
+it answers without a model, for measuring clients; with `faults` it fails on purpose.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from rdistill.config import ServeOptions
+from rdistill.console import quiet_libraries
+from rdistill.errors import RecipeError
+from rdistill.generate.remote import secret_from_env
+
+
+def serve_options(flags: dict[str, Any], faults: dict[str, Any]) -> ServeOptions:
+    """ServeOptions from the command line's flags (None: not given, the model's default applies)."""
+    given: dict[str, Any] = {key: value for key, value in flags.items() if value is not None}
+    given["faults"] = {key: value for key, value in faults.items() if value is not None}
+    try:
+        return ServeOptions.model_validate(given)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors())
+        raise RecipeError(f"invalid serve options: {problems}") from exc
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket; port 0 takes a free one, which we can then print before serving."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise RecipeError(f"--host/--port: cannot listen on {host}:{port} ({error.strerror})") from None
+    sock.listen(2048)
+    return sock
+
+
+def make_responder(model_dir: Path | None, options: ServeOptions):
+    """The canned responder when `canned_tokens` is set, else the model in `model_dir`."""
+    from rdistill.serve.app import CannedResponder, ModelResponder
+
+    if options.canned_tokens is not None:
+        return CannedResponder(options.canned_tokens, options.canned_delay_s), options.model_name or "canned"
+    if model_dir is None or not (Path(model_dir) / "config.json").exists():
+        raise RecipeError(f"MODEL_DIR: {model_dir} is not a transformers model folder (no config.json); pass one, or --canned-tokens")
+    quiet_libraries()
+    return ModelResponder(Path(model_dir), options.batch_size), options.model_name or Path(model_dir).name
+
+
+def serve(model_dir: Path | None, options: ServeOptions, announce: Callable[[str], None] = print) -> None:
+    """Serve until interrupted; announces the base URL (with the real port) once listening."""
+    import uvicorn
+
+    from rdistill.serve.app import build_app
+    from rdistill.serve.faults import FaultInjector
+
+    api_key = secret_from_env(options.api_key_env, "--api-key-env")
+    responder, model_name = make_responder(model_dir, options)
+    app = FaultInjector(build_app(responder, model_name, options, api_key), options.faults)
+    sock = bind(options.host, options.port)
+    host, port = sock.getsockname()[:2]
+    url_host = f"[{host}]" if ":" in host else host
+    announce(f"serving {model_name!r} at http://{url_host}:{port}/v1")
+    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_keep_alive=30, backlog=2048)
+    uvicorn.Server(config).run(sockets=[sock])
