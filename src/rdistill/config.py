@@ -54,8 +54,10 @@ class MicroWorldOptions(Options):
 
     math: int = Field(400, ge=0, description="Math word problems in the training pool.")
     code: int = Field(400, ge=0, description="List-function problems in the training pool.")
-    text: int = Field(0, ge=0, description="Out-of-domain fact look-ups in the training pool (for domain quotas).")
-    eval_per_domain: int = Field(60, ge=1, description="Held-out evaluation problems per domain (math, code, text).")
+    text: int = Field(0, ge=0, lt=80, description="Out-of-domain fact look-ups in the training pool (for domain quotas), out of the base's 80 facts.")
+    eval_per_domain: int = Field(
+        60, ge=1, description="Held-out evaluation problems per domain (math, code, text); the text set has at most the facts the pool leaves out."
+    )
     difficulties: list[int] = Field([1, 2, 3, 4], description="Numbers of composed operations to draw problems from.")
     seed: int = Field(0, description="Seed of the problem generators.")
 

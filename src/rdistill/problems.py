@@ -5,12 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rdistill.config import ProblemsOptions
+from rdistill.config import MicroWorldOptions, ProblemsOptions
 from rdistill.data import write_parquet
 from rdistill.data.manifest import run_stage
-from rdistill.micro.problems import generate_problems
+from rdistill.errors import RecipeError
+from rdistill.micro.problems import FACT_COUNT, generate_problems
 
 OUTPUT = "problems.parquet"
+
+
+def eval_size(domain: str, options: MicroWorldOptions) -> int:
+    """Held-out problems of `domain`: the fact look-ups are capped by the facts the pool leaves out."""
+    if domain == "text":
+        return min(options.eval_per_domain, FACT_COUNT - options.text)
+    return options.eval_per_domain
 
 
 def micro_pool(options: ProblemsOptions) -> list[dict[str, Any]]:
@@ -18,10 +26,13 @@ def micro_pool(options: ProblemsOptions) -> list[dict[str, Any]]:
     world = options.micro
     pool: list[dict[str, Any]] = []
     for domain in ("math", "code", "text"):
-        train = generate_problems(domain, getattr(world, domain), world.difficulties, seed=world.seed)
-        held_out = generate_problems(
-            domain, world.eval_per_domain, world.difficulties, seed=world.seed + 7919, exclude={p["prompt"] for p in train}
-        )
+        try:
+            train = generate_problems(domain, getattr(world, domain), world.difficulties, seed=world.seed)
+            held_out = generate_problems(
+                domain, eval_size(domain, world), world.difficulties, seed=world.seed + 7919, exclude={p["prompt"] for p in train}
+            )
+        except ValueError as error:
+            raise RecipeError(f"problems.micro.{domain}: {error}; ask for fewer problems or more difficulties") from error
         pool += train + [{**problem, "split": "eval"} for problem in held_out]
     return pool
 
