@@ -89,6 +89,43 @@ def _progress_callback(description: str, console):
     return RichProgress()
 
 
+class Throughput:
+    """Counts this session's non-padding tokens per second, overall and between log entries.
+
+    The trainer's own `train_tokens_per_second` is a running session average that it logs only
+    with some settings; the training log wants the rate of each logged interval too.
+    """
+
+    def __init__(self):
+        self.tokens = self.seconds = 0.0
+
+    def callback(self):
+        """A TrainerCallback that adds `tokens_per_second` to every log entry, trackers included."""
+        from transformers import TrainerCallback
+
+        throughput = self
+
+        class ThroughputCallback(TrainerCallback):
+            def on_train_begin(self, args, state, control, **kwargs):
+                self.start_tokens, self.start_time = state.num_input_tokens_seen, time.perf_counter()
+                self.mark_tokens, self.mark_time = self.start_tokens, self.start_time
+
+            def on_log(self, args, state, control, logs=None, **kwargs):
+                now, tokens = time.perf_counter(), state.num_input_tokens_seen
+                if logs is not None and "loss" in logs and now > self.mark_time:
+                    logs["tokens_per_second"] = round((tokens - self.mark_tokens) / (now - self.mark_time), 1)
+                    state.log_history[-1]["tokens_per_second"] = logs["tokens_per_second"]
+                self.mark_tokens, self.mark_time = tokens, now
+                throughput.tokens, throughput.seconds = tokens - self.start_tokens, now - self.start_time
+
+        return ThroughputCallback()
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        """Non-padding tokens per second over the whole session."""
+        return round(self.tokens / self.seconds, 1) if self.seconds else None
+
+
 def last_checkpoint(checkpoint_dir: Path) -> Path | None:
     """The newest complete `checkpoint-N` folder, or None."""
     if not checkpoint_dir.exists():
@@ -179,10 +216,48 @@ def _save_student(trainer, tokenizer, chat_template: str, output_dir: Path, lora
         tokenizer.save_pretrained(output_dir)
 
 
-def _tokens_per_second(log_history: list[dict[str, Any]]) -> float | None:
-    """Non-padding tokens per second of this session, as the trainer last logged it."""
-    speeds = [entry["train_tokens_per_second"] for entry in log_history if "train_tokens_per_second" in entry]
-    return round(speeds[-1], 1) if speeds else None
+@dataclass
+class PreparedRun:
+    """A trainer ready to run, with what the training log reports about it."""
+
+    trainer: Any
+    tokenizer: Any
+    chat_template: str
+    plan: BatchPlan
+    parameters: int
+    throughput: Throughput
+
+
+def prepare_run(model_path: Path, conversations: list[list[dict[str, str]]], output_dir: Path, options: SFTOptions, description: str = "train", console=None) -> PreparedRun:
+    """Load the model and tokenizer and build TRL's trainer; the dataset is tokenized, masked and packed."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
+    from trl import SFTTrainer
+
+    on_gpu = torch.cuda.is_available()
+    _check_gpu_options(options, on_gpu)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    original_template = tokenizer.chat_template
+    tokenizer.chat_template = training_chat_template(tokenizer, model_path)
+    model = AutoModelForCausalLM.from_pretrained(model_path, attn_implementation=options.attn_implementation)
+    parameters = sum(p.numel() for p in model.parameters())
+    lengths = [len(ids) for ids in tokenizer.apply_chat_template(conversations, tokenize=True, return_dict=True)["input_ids"]]
+    plan = batch_plan(options, int(os.environ.get("WORLD_SIZE", "1")), sum(lengths) / len(lengths))
+    report_to, tracker_callbacks = _trackers(options, output_dir)
+    trainer = SFTTrainer(
+        model=model,
+        args=sft_config(options, output_dir / CHECKPOINTS, plan, on_gpu, report_to),
+        train_dataset=Dataset.from_list([{"messages": messages} for messages in conversations]),
+        processing_class=tokenizer,
+        peft_config=_lora_config(options),
+        callbacks=[_progress_callback(description, console), *tracker_callbacks],
+    )
+    trainer.remove_callback(PrinterCallback)
+    throughput = Throughput()
+    # First in line, so that the trackers' callbacks see the added rate as well.
+    trainer.callback_handler.callbacks.insert(0, throughput.callback())
+    return PreparedRun(trainer, tokenizer, original_template, plan, parameters, throughput)
 
 
 def fine_tune(
@@ -198,45 +273,22 @@ def fine_tune(
     Checkpoints go to `output_dir/checkpoints`; if one exists the run resumes from it with the
     same data order. Returns the training summary, also written to `output_dir/training_log.json`.
     """
-    import torch
-    from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
-    from trl import SFTTrainer
-
     output_dir = Path(output_dir)
-    checkpoint_dir = output_dir / CHECKPOINTS
-    on_gpu = torch.cuda.is_available()
-    _check_gpu_options(options, on_gpu)
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    original_template = tokenizer.chat_template
-    tokenizer.chat_template = training_chat_template(tokenizer, model_path)
-    model = AutoModelForCausalLM.from_pretrained(model_path, attn_implementation=options.attn_implementation)
-    parameters = sum(p.numel() for p in model.parameters())
-    lengths = [len(ids) for ids in tokenizer.apply_chat_template(conversations, tokenize=True, return_dict=True)["input_ids"]]
-    plan = batch_plan(options, int(os.environ.get("WORLD_SIZE", "1")), sum(lengths) / len(lengths))
-    report_to, tracker_callbacks = _trackers(options, output_dir)
-    trainer = SFTTrainer(
-        model=model,
-        args=sft_config(options, checkpoint_dir, plan, on_gpu, report_to),
-        train_dataset=Dataset.from_list([{"messages": messages} for messages in conversations]),
-        processing_class=tokenizer,
-        peft_config=_lora_config(options),
-        callbacks=[_progress_callback(description, console), *tracker_callbacks],
-    )
-    trainer.remove_callback(PrinterCallback)
-    resume_from = last_checkpoint(checkpoint_dir)
+    prepared = prepare_run(model_path, conversations, output_dir, options, description, console)
+    trainer, plan = prepared.trainer, prepared.plan
+    resume_from = last_checkpoint(output_dir / CHECKPOINTS)
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     seconds = time.perf_counter() - started
-    _save_student(trainer, tokenizer, original_template, output_dir, options.finetuning == "lora")
+    _save_student(trainer, prepared.tokenizer, prepared.chat_template, output_dir, options.finetuning == "lora")
     summary = {
         "steps": result.global_step,
         "train_loss": result.training_loss,
         "seconds": round(seconds, 2),
         "examples": len(conversations),
-        "tokens_per_second": _tokens_per_second(trainer.state.log_history),
+        "tokens_per_second": prepared.throughput.tokens_per_second,
         "resumed_from": resume_from.name if resume_from else None,
-        "parameters": parameters,
+        "parameters": prepared.parameters,
         "trainable_parameters": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
         "finetuning": options.finetuning,
         "packing": options.packing,
@@ -247,6 +299,6 @@ def fine_tune(
     }
     if trainer.accelerator.is_main_process:
         (output_dir / TRAINING_LOG).write_text(json.dumps(summary, indent=2))
-        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        shutil.rmtree(output_dir / CHECKPOINTS, ignore_errors=True)
     trainer.accelerator.wait_for_everyone()
     return summary
