@@ -225,6 +225,7 @@ class PreparedRun:
     chat_template: str
     plan: BatchPlan
     parameters: int
+    trainable_parameters: int
     throughput: Throughput
 
 
@@ -257,7 +258,8 @@ def prepare_run(model_path: Path, conversations: list[list[dict[str, str]]], out
     throughput = Throughput()
     # First in line, so that the trackers' callbacks see the added rate as well.
     trainer.callback_handler.callbacks.insert(0, throughput.callback())
-    return PreparedRun(trainer, tokenizer, original_template, plan, parameters, throughput)
+    trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
+    return PreparedRun(trainer, tokenizer, original_template, plan, parameters, trainable, throughput)
 
 
 def fine_tune(
@@ -289,7 +291,7 @@ def fine_tune(
         "tokens_per_second": prepared.throughput.tokens_per_second,
         "resumed_from": resume_from.name if resume_from else None,
         "parameters": prepared.parameters,
-        "trainable_parameters": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
+        "trainable_parameters": prepared.trainable_parameters,
         "finetuning": options.finetuning,
         "packing": options.packing,
         "micro_batch_size": plan.micro_batch_size,
