@@ -1,16 +1,18 @@
-"""Full and LoRA fine-tuning of the tiny micro student, and a two-stage schedule; each saves a plain transformers checkpoint."""
+"""Full and LoRA fine-tuning of the tiny micro student and a two-stage schedule, each saving a plain transformers checkpoint; recipe mistakes."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from rdistill.config import LoRAOptions, SFTOptions, TrainStageOptions
+from rdistill.config import LoRAOptions, SFTOptions, TrainOptions, TrainStageOptions
 from rdistill.data.io import write_jsonl
-from rdistill.train import train_schedule
-from rdistill.train.sft import fine_tune
+from rdistill.errors import RecipeError
+from rdistill.train import run, train_schedule
+from rdistill.train.sft import check_gpu_options, fine_tune
 
 from test_train_packing import trace_conversations
 from test_train_templates import micro_student
@@ -82,3 +84,13 @@ def test_second_stage_starts_from_the_first_stages_model(tmp_path):
     steps = [entry["step"] for entry in summary["log_history"] if "loss" in entry]
     assert steps == sorted(steps) and len(set(steps)) == len(steps), "steps count on across stages"
     assert json.loads((run_dir / "student" / "training_log.json").read_text())["stages"][1]["name"] == "focus"
+
+
+def test_recipe_mistakes_are_reported_before_any_training(tmp_path):
+    same_names = TrainOptions(stages=[TrainStageOptions(name="a"), TrainStageOptions(name="a")])
+    with pytest.raises(RecipeError, match="train.stages"):
+        run(same_names, tmp_path)
+    with pytest.raises(RecipeError, match="liger_kernel"):
+        check_gpu_options(SFTOptions(liger_kernel=True), on_gpu=False)
+    with pytest.raises(RecipeError, match="attn_implementation"):
+        check_gpu_options(SFTOptions(attn_implementation="flash_attention_2"), on_gpu=False)

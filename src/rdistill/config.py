@@ -169,7 +169,9 @@ class TrainOptions(Options):
     micro_student: MicroStudentConfig = Field(default_factory=MicroStudentConfig, description="Size and base training of the micro student.")
     sft: SFTOptions = Field(default_factory=SFTOptions, description="Fine-tuning settings (a single stage on sft.jsonl).")
     stages: list[TrainStageOptions] = Field(
-        [], description="Several stages in order, each from the previous one's model, instead of `sft` (for instance a broad then a focused data set)."
+        [],
+        description="Several stages in order, each `{name, data, sft}` and starting from the previous one's model, instead of `sft` "
+        "(for instance a broad then a focused data set).",
     )
     launch: LaunchOptions = Field(default_factory=LaunchOptions, description="Processes to train with (data parallel).")
 

@@ -134,7 +134,7 @@ def last_checkpoint(checkpoint_dir: Path) -> Path | None:
     return max(candidates, key=lambda p: int(p.name.split("-")[1]), default=None)
 
 
-def _check_gpu_options(options: SFTOptions, on_gpu: bool) -> None:
+def check_gpu_options(options: SFTOptions, on_gpu: bool) -> None:
     """Fail before loading anything when a GPU-only option cannot work here."""
     if options.liger_kernel and not on_gpu:
         raise RecipeError("train.sft.liger_kernel: Liger's kernels are Triton GPU kernels; no GPU is available here")
@@ -237,7 +237,7 @@ def prepare_run(model_path: Path, conversations: list[list[dict[str, str]]], out
     from trl import SFTTrainer
 
     on_gpu = torch.cuda.is_available()
-    _check_gpu_options(options, on_gpu)
+    check_gpu_options(options, on_gpu)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     original_template = tokenizer.chat_template
     tokenizer.chat_template = training_chat_template(tokenizer, model_path)
