@@ -1,16 +1,17 @@
-"""Training throughput: rdistill's SFT configuration against TRL's default collation, in one run, on the same data.
+"""Training throughput: packed training against TRL's default collation (padding), in one run, on the same data.
 
 Both go through the same `prepare_run` (TRL's SFTTrainer, assistant-only loss, same model, data,
 global batch and seed); the baseline pads each batch to its longest example (TRL's default,
-no packing), rdistill packs examples into rows with per-example position ids. Runs alternate,
+no packing, also rdistill's default), the other packs examples into rows with per-example
+position ids (`train.sft.packing: true`). Runs alternate,
 `--rounds` times each, and the fastest of each counts (as timeit does): other work on a shared
 machine only ever adds time. Throughput counts the examples' own tokens, never padding.
 
 - CPU: the micro student (its default size, random initialisation: speed does not depend on
   the weights) on micro-world traces of every difficulty and teacher.
 - GPU: a model of the Qwen2.5-0.5B configuration at random initialisation, bf16, on
-  conversations of 256 to 8192 tokens (log-uniform, as long reasoning traces vary); rdistill
-  adds flash-attention's variable-length kernel and Liger's kernels when they are installed.
+  conversations of 256 to 8192 tokens (log-uniform, as long reasoning traces vary); the packed
+  run adds flash-attention's variable-length kernel and Liger's kernels when they are installed.
   Prints model FLOPs utilisation (MFU) against the GPU's dense bf16 peak.
 
 Usage: python benchmarks/train.py [--rounds 3] [--examples 320]
@@ -118,7 +119,7 @@ def flops_per_token(model_dir: Path, conversations_tokens: list[int]) -> float:
 
 
 def settings(on_gpu: bool) -> tuple[SFTOptions, SFTOptions]:
-    """(TRL's default collation, rdistill's configuration): same batch, schedule and precision."""
+    """(TRL's default collation, packed training): same batch, schedule and precision."""
     if not on_gpu:
         common = dict(batch_size=32, max_length=512, logging_steps=10**6)
         return SFTOptions(**common, packing=False), SFTOptions(**common, packing=True)
@@ -147,26 +148,26 @@ def main() -> None:
             model_dir = micro_student(workdir / "student")
             conversations = micro_traces(args.examples or 192)
             device = f"cpu ({torch.get_num_threads()} threads)"
-        baseline, rdistill = settings(on_gpu)
-        speeds: dict[str, list[float]] = {"trl_default": [], "rdistill": []}
+        baseline, packed = settings(on_gpu)
+        speeds: dict[str, list[float]] = {"trl_default": [], "packed": []}
         for round_index in range(args.rounds):
-            for name, options in (("trl_default", baseline), ("rdistill", rdistill)):
+            for name, options in (("trl_default", baseline), ("packed", packed)):
                 speed, tokens = measure(model_dir, conversations, options, workdir / f"{name}-{round_index}")
                 speeds[name].append(speed)
                 print(f"round {round_index + 1} {name}: {speed:,.0f} tokens/s", flush=True)
         lengths = [len(ids) for ids in build_tokenizer(MicroStudentConfig()).apply_chat_template(conversations, tokenize=True, return_dict=True)["input_ids"]]
-        trl_speed, rdistill_speed = max(speeds["trl_default"]), max(speeds["rdistill"])
+        trl_speed, packed_speed = max(speeds["trl_default"]), max(speeds["packed"])
         print(f"device: {device}")
         print(f"examples: {len(conversations)}")
         print(f"example_tokens: min {min(lengths)}, mean {statistics.mean(lengths):.0f}, max {max(lengths)}")
-        print(f"rdistill_settings: {rdistill.model_dump(exclude_defaults=True)}")
+        print(f"packed_settings: {packed.model_dump(exclude_defaults=True)}")
         print(f"trl_default_tokens_per_s: {trl_speed:.0f}")
-        print(f"rdistill_tokens_per_s: {rdistill_speed:.0f}")
-        print(f"speedup: {rdistill_speed / trl_speed:.2f}x")
+        print(f"packed_tokens_per_s: {packed_speed:.0f}")
+        print(f"packing_speedup: {packed_speed / trl_speed:.2f}x")
         if on_gpu:
             peak = next((value for key, value in PEAK_BF16.items() if key in device), None)
             per_token = flops_per_token(model_dir, lengths)
-            for name, speed in (("trl_default", trl_speed), ("rdistill", rdistill_speed)):
+            for name, speed in (("trl_default", trl_speed), ("packed", packed_speed)):
                 print(f"{name}_mfu: {per_token * speed / peak:.1%}" if peak else f"{name}_mfu: unknown peak for {device}")
 
 

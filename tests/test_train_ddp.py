@@ -15,7 +15,7 @@ from test_train_templates import micro_student
 def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
     base = micro_student(tmp_path / "base")
     rows = [{"messages": m, "problem_id": str(i), "teacher": "t", "why": "test"} for i, m in enumerate(trace_conversations(24))]
-    sft = SFTOptions(epochs=1.0, batch_tokens=1024, max_length=256, logging_steps=1, save_steps=100)
+    sft = SFTOptions(epochs=1.0, packing=True, batch_tokens=1024, max_length=256, logging_steps=1, save_steps=100)
     curves = {}
     for processes in (1, 2):
         run_dir = tmp_path / f"p{processes}"

@@ -61,9 +61,10 @@ class SFTOptions(Options):
         "Null: one packed row, or the device's whole share of the batch; the rest of the global batch is gradient accumulation.",
     )
     packing: bool = Field(
-        True,
+        False,
         description="Pack examples into rows of `max_length` tokens (best-fit decreasing), each example with its own "
-        "position ids so that none attends to another; no compute is spent on padding.",
+        "position ids so that none attends to another; no compute is spent on padding. Off by default: on a CPU the "
+        "micro student trained slower packed (README); use it on GPUs with `attn_implementation: flash_attention_2`.",
     )
     max_length: int = Field(512, ge=8, description="Longest tokenised conversation (longer ones are truncated); with packing, the length of a packed row.")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
