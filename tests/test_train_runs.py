@@ -38,7 +38,7 @@ def mean_loss(model_dir, conversations) -> float:
 
 def test_full_and_lora_runs_save_plain_checkpoints_that_learned(tmp_path):
     base = micro_student(tmp_path / "base")
-    conversations = trace_conversations(40)
+    conversations = trace_conversations(24)
     before = mean_loss(base, conversations)
     full = fine_tune(base, conversations, tmp_path / "full", SFTOptions(**QUICK))
     lora_options = SFTOptions(**QUICK | {"learning_rate": 2e-2}, finetuning="lora", lora=LoRAOptions(rank=4, alpha=8, dropout=0.0))
@@ -67,7 +67,7 @@ def test_second_stage_starts_from_the_first_stages_model(tmp_path):
     for name, part in (("broad.jsonl", conversations[:20]), ("focus.jsonl", conversations[20:])):
         write_jsonl([{"messages": m, "problem_id": str(i), "teacher": "t", "why": "test"} for i, m in enumerate(part)], run_dir / name)
     schedule = [
-        TrainStageOptions(name="broad", data="broad.jsonl", sft=SFTOptions(**QUICK)),
+        TrainStageOptions(name="broad", data="broad.jsonl", sft=SFTOptions(**QUICK | {"epochs": 1.0})),
         # A learning rate too small to move the weights: the student must equal the first stage's output.
         TrainStageOptions(name="focus", data="focus.jsonl", sft=SFTOptions(**QUICK | {"epochs": 1.0, "learning_rate": 1e-12})),
     ]

@@ -17,9 +17,9 @@ from rdistill.data import SFT_COLUMNS, read_records
 from rdistill.data.manifest import run_stage
 from rdistill.errors import DataError, RecipeError
 from rdistill.train.launch import in_launched_process, launch
-from rdistill.train.sft import TRAINING_LOG, fine_tune, last_checkpoint
+from rdistill.train.sft import TRAINING_LOG, fine_tune
 
-__all__ = ["SFTOptions", "fine_tune", "last_checkpoint", "resolve_base", "run", "train_schedule"]
+__all__ = ["SFTOptions", "fine_tune", "resolve_base", "run", "train_schedule"]
 
 OUTPUT = "student"
 STAGES = "stages"
