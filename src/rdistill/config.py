@@ -32,21 +32,77 @@ class SamplingParams(Options):
     stop: list[str] = Field([], description="Strings that end a completion where they first appear (not included in it).")
 
 
+class LoRAOptions(Options):
+    """Low-rank adapters (peft) for `finetuning: lora`; the adapters are merged into the saved student."""
+
+    rank: int = Field(16, ge=1, description="Rank r of each adapter.")
+    alpha: int = Field(32, ge=1, description="Scaling numerator: adapter updates are multiplied by alpha / rank.")
+    dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the adapters' input.")
+    target_modules: list[str] | Literal["all-linear"] = Field(
+        "all-linear", description="Module names to adapt (for instance [q_proj, v_proj]), or 'all-linear' for every linear layer but the output head."
+    )
+
+
 class SFTOptions(Options):
     """Optimisation settings of one fine-tuning run (defaults suit the micro student on a CPU)."""
 
-    epochs: float = Field(6.0, description="Passes over the training set.")
-    learning_rate: float = Field(2e-3, description="Peak learning rate (cosine decay after warm-up).")
-    warmup_ratio: float = Field(0.05, description="Share of steps spent warming the learning rate up.")
-    batch_size: int = Field(32, description="Examples per optimiser step on each device.")
-    gradient_accumulation_steps: int = Field(1, description="Micro-batches summed into one optimiser step.")
-    max_length: int = Field(512, description="Longest tokenised conversation; longer ones are truncated.")
-    weight_decay: float = Field(0.0, description="AdamW weight decay.")
-    save_steps: int = Field(50, description="Steps between checkpoints, the points a killed run resumes from.")
-    logging_steps: int = Field(10, description="Steps between logged losses.")
+    epochs: float = Field(6.0, gt=0, description="Passes over the training set.")
+    learning_rate: float = Field(2e-3, gt=0, description="Peak learning rate (cosine decay after warm-up).")
+    warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Share of steps spent warming the learning rate up.")
+    batch_size: int = Field(
+        32, ge=1, description="Global batch: examples per optimiser step over all devices and accumulation steps (with packing, about that many examples' tokens)."
+    )
+    batch_tokens: int | None = Field(
+        None, ge=1, description="Global batch in tokens per optimiser step instead of `batch_size` (null: use `batch_size`)."
+    )
+    micro_batch_size: int | None = Field(
+        None,
+        ge=1,
+        description="Rows in one forward pass on one device: packed rows, or examples without packing. "
+        "Null: one packed row, or the device's whole share of the batch; the rest of the global batch is gradient accumulation.",
+    )
+    packing: bool = Field(
+        False,
+        description="Pack examples into rows of `max_length` tokens (best-fit decreasing), each example with its own "
+        "position ids so that none attends to another; no compute is spent on padding. Off by default: on a CPU the "
+        "micro student trained slower packed (README); use it on GPUs with `attn_implementation: flash_attention_2`.",
+    )
+    max_length: int = Field(512, ge=8, description="Longest tokenised conversation (longer ones are truncated); with packing, the length of a packed row.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    save_steps: int = Field(50, ge=1, description="Steps between checkpoints, the points a killed run resumes from.")
+    logging_steps: int = Field(10, ge=1, description="Steps between logged losses.")
     seed: int = Field(0, description="Seed of data order and initialisation of new weights.")
-    bf16: bool = Field(False, description="Train in bfloat16 mixed precision (GPUs that support it).")
-    gradient_checkpointing: bool = Field(False, description="Recompute activations to save memory on long traces.")
+    finetuning: Literal["full", "lora"] = Field("full", description="'full' trains every weight; 'lora' trains low-rank adapters (see `lora`) and merges them on export.")
+    lora: LoRAOptions = Field(default_factory=LoRAOptions, description="Adapter settings when `finetuning` is 'lora'.")
+    bf16: bool = Field(False, description="Train in bfloat16 mixed precision (GPUs that support it; ignored on a CPU).")
+    gradient_checkpointing: bool = Field(False, description="Recompute activations in the backward pass to save memory on long traces.")
+    liger_kernel: bool = Field(False, description="Use Liger's fused Triton kernels (RMSNorm, RoPE, SwiGLU, fused cross-entropy); GPU only, needs `liger-kernel`.")
+    attn_implementation: str = Field(
+        "sdpa",
+        description="Attention kernel: 'sdpa' (any device; packed rows get a block-diagonal mask), 'eager', or on a GPU "
+        "'flash_attention_2' / 'kernels-community/flash-attn2' (variable-length kernels, the fastest with packing).",
+    )
+    report_to: list[Literal["tensorboard", "wandb", "mlflow"]] = Field(
+        [], description="Trackers to send the training logs to besides student/training_log.json (their package must be installed)."
+    )
+
+
+class TrainStageOptions(Options):
+    """One stage of a multi-stage schedule: its own data and optimisation, starting from the previous stage's model."""
+
+    name: str = Field("stage", pattern=r"^[A-Za-z0-9_.-]+$", description="Label of the stage; its model is kept in student/stages/NAME.")
+    data: str = Field("sft.jsonl", description="Training set in the sft.jsonl format, relative to the run directory (or absolute).")
+    sft: SFTOptions = Field(default_factory=SFTOptions, description="Fine-tuning settings of this stage.")
+
+
+class LaunchOptions(Options):
+    """How many processes train together; more than one goes through `accelerate launch`."""
+
+    num_processes: int = Field(1, ge=1, description="Training processes on this machine (one per GPU); above 1, `rdistill train` re-launches itself with `accelerate launch`.")
+    accelerate_config: str | None = Field(
+        None, description="An accelerate config file (see configs/accelerate/: ddp, deepspeed_zero2, deepspeed_zero3, fsdp2); null: plain DDP (gloo on a CPU)."
+    )
+    main_process_port: int = Field(29511, ge=1, le=65535, description="TCP port of the rendezvous between processes.")
 
 
 class MicroWorldOptions(Options):
@@ -196,7 +252,17 @@ class TrainOptions(Options):
 
     student: str = Field("micro", description="'micro' for the micro-world's base student, or a local model folder.")
     micro_student: MicroStudentConfig = Field(default_factory=MicroStudentConfig, description="Size and base training of the micro student.")
-    sft: SFTOptions = Field(default_factory=SFTOptions, description="Fine-tuning settings.")
+    sft: SFTOptions = Field(default_factory=SFTOptions, description="Fine-tuning settings (a single stage on sft.jsonl).")
+    stages: list[TrainStageOptions] = Field(
+        [],
+        description="Several stages in order, each `{name, data, sft}` and starting from the previous one's model, instead of `sft` "
+        "(for instance a broad then a focused data set).",
+    )
+    launch: LaunchOptions = Field(default_factory=LaunchOptions, description="Processes to train with (data parallel).")
+
+    def schedule(self) -> list[TrainStageOptions]:
+        """The stages to run: `stages` if given, else one stage of `sft` on sft.jsonl."""
+        return self.stages or [TrainStageOptions(name="sft", data="sft.jsonl", sft=self.sft)]
 
 
 class EvaluateOptions(Options):

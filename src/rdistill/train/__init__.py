@@ -1,0 +1,108 @@
+"""Stage `train`: supervised fine-tuning of the student on the curated traces with TRL.
+
+One stage by default (`train.sft` on sft.jsonl); `train.stages` lists several, each on its own
+data with its own schedule and starting from the previous stage's model (the Valley paper's
+two-stage design). With `train.launch.num_processes > 1` the work runs under `accelerate launch`.
+A killed run resumes from its last checkpoint; intermediate stages that finished are kept.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rdistill.config import SFTOptions, TrainOptions, TrainStageOptions
+from rdistill.data import SFT_COLUMNS, read_records
+from rdistill.data.manifest import run_stage
+from rdistill.errors import DataError, RecipeError
+from rdistill.train.launch import in_launched_process, launch
+from rdistill.train.sft import TRAINING_LOG, fine_tune
+
+__all__ = ["SFTOptions", "fine_tune", "resolve_base", "run", "train_schedule"]
+
+OUTPUT = "student"
+STAGES = "stages"
+
+
+def resolve_base(options: TrainOptions, console=None) -> Path:
+    """The folder of the student to fine-tune: the cached micro base, or a local model folder."""
+    if options.student == "micro":
+        from rdistill.micro.student import ensure_base
+
+        return ensure_base(options.micro_student, console=console)
+    path = Path(options.student)
+    if not (path / "config.json").exists():
+        raise RecipeError(f"train.student: {path} is not a model folder (no config.json); use 'micro' or a local transformers checkpoint")
+    return path
+
+
+def _conversations(run_dir: Path, stage: TrainStageOptions) -> list[list[dict[str, str]]]:
+    path = run_dir / stage.data
+    rows = read_records(path, SFT_COLUMNS)
+    if not rows:
+        raise DataError(f"{path}: no training examples; loosen the curation filters")
+    return [row["messages"] for row in rows]
+
+
+def _check_stage_names(schedule: list[TrainStageOptions]) -> None:
+    names = [stage.name for stage in schedule]
+    if len(set(names)) != len(names):
+        raise RecipeError(f"train.stages: stage names must differ, got {names}")
+
+
+def _combined_log(summaries: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """One training log for several stages: steps counted on from stage to stage, each entry labelled."""
+    history, offset = [], 0
+    for name, summary in summaries:
+        history += [{**entry, "stage": name, "step": entry.get("step", 0) + offset} for entry in summary["log_history"]]
+        offset += summary["steps"]
+    last = summaries[-1][1]
+    return {
+        **{key: value for key, value in last.items() if key != "log_history"},
+        "steps": offset,
+        "seconds": round(sum(summary["seconds"] for _, summary in summaries), 2),
+        "stages": [{"name": name, **{k: v for k, v in summary.items() if k != "log_history"}} for name, summary in summaries],
+        "log_history": history,
+    }
+
+
+def train_schedule(base: Path, schedule: list[TrainStageOptions], run_dir: Path, console=None) -> dict[str, Any]:
+    """Run the stages in order, each from the previous one's model; the last one writes `student/`."""
+    run_dir = Path(run_dir)
+    model, summaries = base, []
+    for index, stage in enumerate(schedule):
+        last = index == len(schedule) - 1
+        output = run_dir / OUTPUT if last else run_dir / OUTPUT / STAGES / stage.name
+        finished = output / TRAINING_LOG
+        if not last and finished.exists():
+            summary = json.loads(finished.read_text())
+        else:
+            description = "distill student" if len(schedule) == 1 else f"distill student, stage {stage.name}"
+            summary = fine_tune(model, _conversations(run_dir, stage), output, stage.sft, description, console)
+        summaries.append((stage.name, summary))
+        model = output
+    if len(summaries) == 1:
+        return summaries[0][1]
+    combined = _combined_log(summaries)
+    (run_dir / OUTPUT / TRAINING_LOG).write_text(json.dumps(combined, indent=2))
+    return combined
+
+
+def run(options: TrainOptions, run_dir: Path, force: bool = False, log=print, console=None) -> dict[str, Any]:
+    """Fine-tune the base student on `sft.jsonl` (or the listed stages' data) into `student/`."""
+    run_dir = Path(run_dir)
+    schedule = options.schedule()
+    _check_stage_names(schedule)
+
+    def work() -> dict[str, Any]:
+        base = resolve_base(options, console)
+        if options.launch.num_processes > 1 and not in_launched_process():
+            launch(options.launch, options, run_dir)
+            summary = json.loads((run_dir / OUTPUT / TRAINING_LOG).read_text())
+        else:
+            summary = train_schedule(base, schedule, run_dir, console)
+        return {key: summary[key] for key in ("examples", "steps", "train_loss", "tokens_per_second", "parameters")}
+
+    inputs = sorted({stage.data for stage in schedule})
+    return run_stage(run_dir, "train", options, inputs=inputs, outputs=[OUTPUT], work=work, force=force, partials=[OUTPUT], log=log)

@@ -1,0 +1,306 @@
+"""One fine-tuning run: TRL's `SFTTrainer` on chat messages, loss on the assistant turn only.
+
+The same code trains a 7B student on GPUs and the micro student on a laptop CPU. Packing, LoRA,
+mixed precision, gradient checkpointing, Liger kernels and the trackers are TRL / transformers /
+peft options; rdistill only chooses them from `SFTOptions` and sizes the batch.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rdistill.config import SFTOptions
+from rdistill.errors import RecipeError
+from rdistill.train.chat_templates import training_chat_template
+
+CHECKPOINTS = "checkpoints"
+TRAINING_LOG = "training_log.json"
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """How a global batch is cut: rows per forward pass on a device, and passes summed per step."""
+
+    micro_batch_size: int
+    accumulation_steps: int
+    num_processes: int
+
+    @property
+    def rows_per_step(self) -> int:
+        """Rows (packed rows or examples) in one optimiser step over every device."""
+        return self.micro_batch_size * self.accumulation_steps * self.num_processes
+
+
+def batch_plan(options: SFTOptions, num_processes: int, mean_example_tokens: float) -> BatchPlan:
+    """Cut the global batch (`batch_size` examples or `batch_tokens` tokens) into devices and accumulation.
+
+    With packing a row holds `max_length` tokens, so a batch given in examples becomes the
+    number of rows that hold about as many tokens as that many average examples.
+    """
+    target_tokens = options.batch_tokens or options.batch_size * mean_example_tokens
+    if options.packing:
+        rows = round(target_tokens / options.max_length)
+    else:
+        rows = options.batch_size if options.batch_tokens is None else round(target_tokens / mean_example_tokens)
+    per_device = math.ceil(max(rows, num_processes) / num_processes)
+    micro = min(options.micro_batch_size or (1 if options.packing else per_device), per_device)
+    return BatchPlan(micro, math.ceil(per_device / micro), num_processes)
+
+
+def _progress_callback(description: str, console):
+    """A TrainerCallback that draws a rich progress bar with the running loss (main process only)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from transformers import TrainerCallback
+
+    class RichProgress(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total} steps"),
+                TextColumn("loss {task.fields[loss]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                transient=False,
+                disable=not state.is_world_process_zero,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task(description, total=state.max_steps, completed=state.global_step, loss="-")
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.progress.update(self.task, completed=state.global_step)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                self.progress.update(self.task, loss=f"{logs['loss']:.3f}")
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self.progress.stop()
+
+    return RichProgress()
+
+
+class Throughput:
+    """Counts this session's non-padding tokens per second, overall and between log entries.
+
+    The trainer's own `train_tokens_per_second` is a running session average that it logs only
+    with some settings; the training log wants the rate of each logged interval too.
+    """
+
+    def __init__(self):
+        self.tokens = self.seconds = 0.0
+
+    def callback(self):
+        """A TrainerCallback that adds `tokens_per_second` to every log entry, trackers included."""
+        from transformers import TrainerCallback
+
+        throughput = self
+
+        class ThroughputCallback(TrainerCallback):
+            def on_train_begin(self, args, state, control, **kwargs):
+                self.start_tokens, self.start_time = state.num_input_tokens_seen, time.perf_counter()
+                self.mark_tokens, self.mark_time = self.start_tokens, self.start_time
+
+            def on_log(self, args, state, control, logs=None, **kwargs):
+                now, tokens = time.perf_counter(), state.num_input_tokens_seen
+                if logs is not None and "loss" in logs and now > self.mark_time:
+                    logs["tokens_per_second"] = round((tokens - self.mark_tokens) / (now - self.mark_time), 1)
+                    state.log_history[-1]["tokens_per_second"] = logs["tokens_per_second"]
+                self.mark_tokens, self.mark_time = tokens, now
+                throughput.tokens, throughput.seconds = tokens - self.start_tokens, now - self.start_time
+
+        return ThroughputCallback()
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        """Non-padding tokens per second over the whole session."""
+        return round(self.tokens / self.seconds, 1) if self.seconds else None
+
+
+def last_checkpoint(checkpoint_dir: Path) -> Path | None:
+    """The newest complete `checkpoint-N` folder, or None."""
+    if not checkpoint_dir.exists():
+        return None
+    candidates = [p for p in checkpoint_dir.glob("checkpoint-*") if (p / "trainer_state.json").exists()]
+    return max(candidates, key=lambda p: int(p.name.split("-")[1]), default=None)
+
+
+def check_gpu_options(options: SFTOptions, on_gpu: bool) -> None:
+    """Fail before loading anything when a GPU-only option cannot work here."""
+    if options.liger_kernel and not on_gpu:
+        raise RecipeError("train.sft.liger_kernel: Liger's kernels are Triton GPU kernels; no GPU is available here")
+    if options.liger_kernel and importlib.util.find_spec("liger_kernel") is None:
+        raise RecipeError("train.sft.liger_kernel: the liger-kernel package is not installed (pip install 'rdistill[gpu]')")
+    if options.attn_implementation.startswith("flash") and not on_gpu:
+        raise RecipeError(f"train.sft.attn_implementation: {options.attn_implementation} needs a GPU; use 'sdpa' on a CPU")
+
+
+def _trackers(options: SFTOptions, output_dir: Path) -> tuple[list[str], list[Any]]:
+    """`report_to` names for TRL, and callbacks for the trackers whose files belong in the run directory."""
+    names = [name for name in options.report_to if name != "tensorboard"]
+    callbacks = []
+    if "tensorboard" in options.report_to:
+        # The stock callback writes under the checkpoints folder, which is removed after training.
+        from torch.utils.tensorboard import SummaryWriter
+        from transformers.integrations import TensorBoardCallback
+
+        callbacks.append(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(output_dir / "tensorboard"))))
+    return names or ["none"], callbacks
+
+
+def _lora_config(options: SFTOptions):
+    """peft's adapter config, or None for full fine-tuning."""
+    if options.finetuning != "lora":
+        return None
+    from peft import LoraConfig
+
+    lora = options.lora
+    return LoraConfig(r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=lora.target_modules, task_type="CAUSAL_LM")
+
+
+def sft_config(options: SFTOptions, checkpoint_dir: Path, plan: BatchPlan, on_gpu: bool, report_to: list[str]):
+    """TRL's `SFTConfig` for these options: assistant-only loss, packing, the batch plan, checkpoints to resume from."""
+    from trl import SFTConfig
+
+    return SFTConfig(
+        output_dir=str(checkpoint_dir),
+        num_train_epochs=options.epochs,
+        learning_rate=options.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=options.warmup_ratio,  # a value below 1 is a share of all steps
+        per_device_train_batch_size=plan.micro_batch_size,
+        gradient_accumulation_steps=plan.accumulation_steps,
+        weight_decay=options.weight_decay,
+        max_length=options.max_length,
+        # Best-fit decreasing keeps examples whole; TRL then trains padding-free with per-example position ids.
+        packing=options.packing,
+        packing_strategy="bfd",
+        assistant_only_loss=True,
+        save_strategy="steps",
+        save_steps=options.save_steps,
+        save_total_limit=2,
+        logging_steps=options.logging_steps,
+        include_num_input_tokens_seen="non_padding",
+        report_to=report_to,
+        seed=options.seed,
+        data_seed=options.seed,
+        bf16=options.bf16 and on_gpu,
+        use_cpu=not on_gpu,
+        use_liger_kernel=options.liger_kernel,
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        # TRL turns activation checkpointing on by default; a small model on a CPU only pays for it.
+        activation_checkpointing=options.gradient_checkpointing,
+    )
+
+
+def _save_student(trainer, tokenizer, chat_template: str, output_dir: Path, lora: bool) -> None:
+    """Write a plain transformers checkpoint: LoRA adapters merged in, the tokenizer with its own template."""
+    if lora:
+        merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+        if trainer.accelerator.is_main_process:
+            merged.save_pretrained(output_dir)
+    else:
+        trainer.save_model(str(output_dir))
+    if trainer.accelerator.is_main_process:
+        tokenizer.chat_template = chat_template
+        tokenizer.save_pretrained(output_dir)
+
+
+@dataclass
+class PreparedRun:
+    """A trainer ready to run, with what the training log reports about it."""
+
+    trainer: Any
+    tokenizer: Any
+    chat_template: str
+    plan: BatchPlan
+    parameters: int
+    trainable_parameters: int
+    throughput: Throughput
+
+
+def prepare_run(model_path: Path, conversations: list[list[dict[str, str]]], output_dir: Path, options: SFTOptions, description: str = "train", console=None) -> PreparedRun:
+    """Load the model and tokenizer and build TRL's trainer; the dataset is tokenized, masked and packed."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
+    from trl import SFTTrainer
+
+    on_gpu = torch.cuda.is_available()
+    check_gpu_options(options, on_gpu)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    original_template = tokenizer.chat_template
+    tokenizer.chat_template = training_chat_template(tokenizer, model_path)
+    model = AutoModelForCausalLM.from_pretrained(model_path, attn_implementation=options.attn_implementation)
+    parameters = sum(p.numel() for p in model.parameters())
+    lengths = [len(ids) for ids in tokenizer.apply_chat_template(conversations, tokenize=True, return_dict=True)["input_ids"]]
+    plan = batch_plan(options, int(os.environ.get("WORLD_SIZE", "1")), sum(lengths) / len(lengths))
+    report_to, tracker_callbacks = _trackers(options, output_dir)
+    trainer = SFTTrainer(
+        model=model,
+        args=sft_config(options, output_dir / CHECKPOINTS, plan, on_gpu, report_to),
+        train_dataset=Dataset.from_list([{"messages": messages} for messages in conversations]),
+        processing_class=tokenizer,
+        peft_config=_lora_config(options),
+        callbacks=[_progress_callback(description, console), *tracker_callbacks],
+    )
+    trainer.remove_callback(PrinterCallback)
+    throughput = Throughput()
+    # First in line, so that the trackers' callbacks see the added rate as well.
+    trainer.callback_handler.callbacks.insert(0, throughput.callback())
+    trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
+    return PreparedRun(trainer, tokenizer, original_template, plan, parameters, trainable, throughput)
+
+
+def fine_tune(
+    model_path: Path,
+    conversations: list[list[dict[str, str]]],
+    output_dir: Path,
+    options: SFTOptions,
+    description: str = "train",
+    console=None,
+) -> dict[str, Any]:
+    """Fine-tune the model at `model_path` on chat conversations; save it to `output_dir`.
+
+    Checkpoints go to `output_dir/checkpoints`; if one exists the run resumes from it with the
+    same data order. Returns the training summary, also written to `output_dir/training_log.json`.
+    """
+    output_dir = Path(output_dir)
+    prepared = prepare_run(model_path, conversations, output_dir, options, description, console)
+    trainer, plan = prepared.trainer, prepared.plan
+    resume_from = last_checkpoint(output_dir / CHECKPOINTS)
+    started = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    seconds = time.perf_counter() - started
+    _save_student(trainer, prepared.tokenizer, prepared.chat_template, output_dir, options.finetuning == "lora")
+    summary = {
+        "steps": result.global_step,
+        "train_loss": result.training_loss,
+        "seconds": round(seconds, 2),
+        "examples": len(conversations),
+        "tokens_per_second": prepared.throughput.tokens_per_second,
+        "resumed_from": resume_from.name if resume_from else None,
+        "parameters": prepared.parameters,
+        "trainable_parameters": prepared.trainable_parameters,
+        "finetuning": options.finetuning,
+        "packing": options.packing,
+        "micro_batch_size": plan.micro_batch_size,
+        "accumulation_steps": plan.accumulation_steps,
+        "num_processes": plan.num_processes,
+        "log_history": trainer.state.log_history,
+    }
+    if trainer.accelerator.is_main_process:
+        (output_dir / TRAINING_LOG).write_text(json.dumps(summary, indent=2))
+        shutil.rmtree(output_dir / CHECKPOINTS, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
+    return summary
