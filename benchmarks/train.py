@@ -118,12 +118,12 @@ def flops_per_token(model_dir: Path, conversations_tokens: list[int]) -> float:
     return 6 * parameters + 6 * config.num_hidden_layers * config.hidden_size * mean_context
 
 
-def settings(on_gpu: bool, use_liger: bool = True) -> tuple[SFTOptions, SFTOptions]:
+def settings(on_gpu: bool, use_liger: bool = True, checkpointing: bool = True) -> tuple[SFTOptions, SFTOptions]:
     """(TRL's default collation, packed training): same batch, schedule and precision."""
     if not on_gpu:
         common = dict(batch_size=32, max_length=512, logging_steps=10**6)
         return SFTOptions(**common, packing=False), SFTOptions(**common, packing=True)
-    common = dict(batch_tokens=65536, max_length=8192, bf16=True, gradient_checkpointing=True, logging_steps=10**6)
+    common = dict(batch_tokens=65536, max_length=8192, bf16=True, gradient_checkpointing=checkpointing, logging_steps=10**6)
     flash = "flash_attention_2" if importlib.util.find_spec("flash_attn") else "sdpa"
     liger = use_liger and importlib.util.find_spec("liger_kernel") is not None
     baseline = SFTOptions(**common, packing=False, micro_batch_size=2)
@@ -135,6 +135,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4, help="alternating runs of each configuration")
     parser.add_argument("--examples", type=int, default=None, help="conversations (default: 192 on CPU, 256 on GPU)")
     parser.add_argument("--no-liger", action="store_true", help="leave Liger's kernels out of the packed configuration")
+    parser.add_argument("--no-checkpointing", action="store_true", help="GPU: keep activations instead of recomputing them (models that fit)")
     args = parser.parse_args()
     on_gpu = torch.cuda.is_available()
     with tempfile.TemporaryDirectory() as tmp:
@@ -149,7 +150,7 @@ def main() -> None:
             model_dir = micro_student(workdir / "student")
             conversations = micro_traces(args.examples or 192)
             device = f"cpu ({torch.get_num_threads()} threads)"
-        baseline, packed = settings(on_gpu, use_liger=not args.no_liger)
+        baseline, packed = settings(on_gpu, use_liger=not args.no_liger, checkpointing=not args.no_checkpointing)
         speeds: dict[str, list[float]] = {"trl_default": [], "packed": []}
         for round_index in range(args.rounds):
             for name, options in (("trl_default", baseline), ("packed", packed)):
