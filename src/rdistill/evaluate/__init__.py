@@ -99,7 +99,26 @@ def answer_row(completion: Completion) -> dict[str, Any]:
     }
 
 
-def collect_answers(backend: Backend, benchmark: Benchmark, path: Path, label: str, console=None) -> list[dict[str, Any]]:
+class Student:
+    """A student's backend, started on first use so that a student whose parts are all done costs nothing."""
+
+    def __init__(self, spec: TeacherSpec, where: str) -> None:
+        self.spec, self.where = spec, where
+        self.backend: Backend | None = None
+
+    def get(self) -> Backend:
+        """The backend, made on the first call."""
+        if self.backend is None:
+            self.backend = make_backend(self.spec, self.where)
+        return self.backend
+
+    def close(self) -> None:
+        """Release the backend if one was made."""
+        if self.backend is not None:
+            self.backend.close()
+
+
+def collect_answers(student: Student, benchmark: Benchmark, path: Path, label: str, console=None) -> list[dict[str, Any]]:
     """Every answer of one student to one benchmark: those already in `path`, then the missing ones, appended as they come."""
     answers = read_jsonl(path, tolerate_torn_tail=True) if path.exists() else []
     requests = pending_requests(benchmark, {(a["problem_id"], a["sample_index"]) for a in answers})
@@ -118,7 +137,7 @@ def collect_answers(backend: Backend, benchmark: Benchmark, path: Path, label: s
                 pending.clear()
 
         try:
-            backend.generate(requests, benchmark.sampling, keep)
+            student.get().generate(requests, benchmark.sampling, keep)
         finally:
             append_jsonl(pending, path)
             answers.extend(pending)
@@ -155,43 +174,48 @@ def eval_rows(student: str, benchmark: Benchmark, answers: list[dict[str, Any]],
     return sorted(rows, key=lambda row: (order[row["problem_id"]], row["sample_index"]))
 
 
-class Student:
-    """A student's backend, started on first use so that a student whose parts are all done costs nothing."""
-
-    def __init__(self, spec: TeacherSpec, where: str) -> None:
-        self.spec, self.where = spec, where
-        self.backend: Backend | None = None
-
-    def get(self) -> Backend:
-        """The backend, made on the first call."""
-        if self.backend is None:
-            self.backend = make_backend(self.spec, self.where)
-        return self.backend
-
-    def close(self) -> None:
-        """Release the backend if one was made."""
-        if self.backend is not None:
-            self.backend.close()
+def part_stem(run_dir: Path, student: str, benchmark: str) -> Path:
+    """`eval/parts/STUDENT/BENCH`: .jsonl holds the answers as they arrive, .parquet the graded rows."""
+    return Path(run_dir) / PARTS / student / benchmark
 
 
-def evaluate_part(student: Student, benchmark: Benchmark, run_dir: Path, options: EvaluateOptions, console=None) -> list[dict[str, Any]]:
-    """Graded rows of one student on one benchmark, read back from its part when already done."""
-    stem = Path(run_dir) / PARTS / student.spec.name / benchmark.name
-    graded = stem.with_suffix(".parquet")
-    if graded.exists():
-        return read_parquet(graded)
-    label = f"{student.spec.name} on {benchmark.name}"
-    answers = collect_answers(student.get(), benchmark, stem.with_suffix(".jsonl"), label, console)
-    problems = {problem["id"]: problem for problem in benchmark.problems}
-    verdicts = grade_many(
-        [(problems[a["problem_id"]], a["response"] or "") for a in answers],
-        options.grading.code_timeout_s,
-        options.grading.workers,
-        description=f"grade {label}",
-        console=console,
-    )
-    rows = eval_rows(student.spec.name, benchmark, answers, verdicts)
-    write_parquet(rows, graded)
+def answer_part(student: Student, benchmark: Benchmark, run_dir: Path, console=None) -> list[dict[str, Any]]:
+    """Every answer of one student to one benchmark, generating those not yet in its part file."""
+    path = part_stem(run_dir, student.spec.name, benchmark.name).with_suffix(".jsonl")
+    return collect_answers(student, benchmark, path, f"{student.spec.name} on {benchmark.name}", console)
+
+
+def grade_parts(
+    answers: dict[tuple[str, str], list[dict[str, Any]]], benchmarks: dict[str, Benchmark], run_dir: Path, options: EvaluateOptions, console=None
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Graded rows of each (student, benchmark) part, written to its .parquet; one grading pass for all (its workers start once)."""
+    problems = {name: {p["id"]: p for p in benchmark.problems} for name, benchmark in benchmarks.items()}
+    items = [(problems[bench][a["problem_id"]], a["response"] or "") for (_, bench), part in answers.items() for a in part]
+    verdicts = iter(grade_many(items, options.grading.code_timeout_s, options.grading.workers, description="grade answers", console=console))
+    rows = {}
+    for (student, bench), part in answers.items():
+        rows[(student, bench)] = eval_rows(student, benchmarks[bench], part, [next(verdicts) for _ in part])
+        write_parquet(rows[(student, bench)], part_stem(run_dir, student, bench).with_suffix(".parquet"))
+    return rows
+
+
+def evaluate_students(students: list[tuple[TeacherSpec, str]], benchmarks: list[Benchmark], run_dir: Path, options: EvaluateOptions, console=None) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Eval rows per (student, benchmark): graded parts read back, the others answered (one backend per student), then graded."""
+    rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    answers: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for spec, where in students:
+        student = Student(spec, where)
+        try:
+            for benchmark in benchmarks:
+                graded = part_stem(run_dir, spec.name, benchmark.name).with_suffix(".parquet")
+                if graded.exists():
+                    rows[(spec.name, benchmark.name)] = read_parquet(graded)
+                else:
+                    answers[(spec.name, benchmark.name)] = answer_part(student, benchmark, run_dir, console)
+        finally:
+            student.close()
+    if answers:
+        rows |= grade_parts(answers, {b.name: b for b in benchmarks}, run_dir, options, console)
     return rows
 
 
@@ -246,14 +270,7 @@ def run(options: EvaluateOptions, run_dir: Path, base_model: Path, force: bool =
 
     def work() -> dict[str, Any]:
         benchmarks = [load_benchmark(spec, options, run_dir, f"evaluate.benchmarks[{index}]") for index, spec in enumerate(options.benchmarks)]
-        rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for spec, where in students:
-            student = Student(spec, where)
-            try:
-                for benchmark in benchmarks:
-                    rows[(spec.name, benchmark.name)] = evaluate_part(student, benchmark, run_dir, options, console)
-            finally:
-                student.close()
+        rows = evaluate_students(students, benchmarks, run_dir, options, console)
         names = [spec.name for spec, _ in students]
         for benchmark in benchmarks:
             write_parquet([row for name in names for row in rows[(name, benchmark.name)]], run_dir / EVAL_DIR / f"{benchmark.name}.parquet")
