@@ -224,41 +224,51 @@ def _public(scores: dict[str, Any]) -> dict[str, Any]:
     return {key: [round(v, 6) for v in value] if isinstance(value, list) else round(value, 6) for key, value in scores.items() if key != "replicates"}
 
 
-def summarise(benchmarks: list[Benchmark], students: list[str], rows: dict[tuple[str, str], list[dict[str, Any]]], options: EvaluateOptions) -> dict[str, Any]:
-    """summary.json (docs/schema.md): every student's scores per benchmark and per group, deltas from the first student."""
-    confidence, reference = options.confidence, students[0]
-    scored: dict[tuple[str, str], dict[str, Any]] = {}
+def score_all(benchmarks: list[Benchmark], students: list[str], rows: dict[tuple[str, str], list[dict[str, Any]]], options: EvaluateOptions) -> dict[tuple[str, str], dict[str, Any]]:
+    """Scores with bootstrap replicates per (student, benchmark); every student of a benchmark is resampled on the same draws."""
+    scored = {}
     for index, benchmark in enumerate(benchmarks):
         order = [problem["id"] for problem in benchmark.problems]
         draws = resample_indices(len(order), options.bootstrap_samples, options.bootstrap_seed + index)
         for student in students:
             values = problem_values(rows[(student, benchmark.name)], answer_task=benchmark.domain in ANSWER_DOMAINS)
-            scored[(student, benchmark.name)] = score(values, order, draws, confidence)
-    summary: dict[str, Any] = {
-        group: [b.name for b in benchmarks if b.group == group] for group in GROUPS
-    } | {"reference": reference, "confidence": confidence, "bootstrap_samples": options.bootstrap_samples,
-         "benchmarks": {b.name: b.summary() for b in benchmarks}, "students": {}, "groups": {}}
+            scored[(student, benchmark.name)] = score(values, order, draws, options.confidence)
+    return scored
+
+
+def group_entry(scored: dict[tuple[str, str], dict[str, Any]], student: str, reference: str, members: list[str], confidence: float) -> dict[str, Any]:
+    """A student's mean avg@k over a group's benchmarks, and its difference from the reference's."""
+    scores = group_score([scored[(student, name)] for name in members], confidence)
+    entry = _public(scores)
+    if student != reference:
+        entry["delta"] = _public(delta(scores, group_score([scored[(reference, name)] for name in members], confidence), confidence))
+    return entry
+
+
+def summarise(benchmarks: list[Benchmark], students: list[str], rows: dict[tuple[str, str], list[dict[str, Any]]], options: EvaluateOptions) -> dict[str, Any]:
+    """summary.json (docs/schema.md): every student's scores per benchmark and per group, deltas from the first student."""
+    confidence, reference = options.confidence, students[0]
+    scored = score_all(benchmarks, students, rows, options)
+    groups = {group: [b.name for b in benchmarks if b.group == group] for group in GROUPS}
+    summary: dict[str, Any] = groups | {
+        "reference": reference,
+        "confidence": confidence,
+        "bootstrap_samples": options.bootstrap_samples,
+        "benchmarks": {b.name: b.summary() for b in benchmarks},
+        "students": {student: {} for student in students},
+        "groups": {student: {} for student in students},
+    }
+    for (student, name), scores in scored.items():
+        student_rows = rows[(student, name)]
+        entry = {"problems": len({row["problem_id"] for row in student_rows}), "k": summary["benchmarks"][name]["k"], **_public(scores)}
+        entry |= {"by_difficulty": breakdown(student_rows, "difficulty"), "by_subject": breakdown(student_rows, "subject")}
+        if student != reference:
+            entry["delta"] = _public(delta(scores, scored[(reference, name)], confidence))
+        summary["students"][student][name] = entry
     for student in students:
-        summary["students"][student] = {}
-        for benchmark in benchmarks:
-            scores = scored[(student, benchmark.name)]
-            student_rows = rows[(student, benchmark.name)]
-            entry = {"problems": len(benchmark.problems), "k": benchmark.samples, **_public(scores)}
-            entry |= {"by_difficulty": breakdown(student_rows, "difficulty"), "by_subject": breakdown(student_rows, "subject")}
-            if student != reference:
-                entry["delta"] = _public(delta(scores, scored[(reference, benchmark.name)], confidence))
-            summary["students"][student][benchmark.name] = entry
-        summary["groups"][student] = {}
-        for group in GROUPS:
-            members = [scored[(student, b.name)] for b in benchmarks if b.group == group]
-            if not members:
-                continue
-            group_scores = group_score(members, confidence)
-            entry = _public(group_scores)
-            if student != reference:
-                reference_group = group_score([scored[(reference, b.name)] for b in benchmarks if b.group == group], confidence)
-                entry["delta"] = _public(delta(group_scores, reference_group, confidence))
-            summary["groups"][student][group] = entry
+        for group, members in groups.items():
+            if members:
+                summary["groups"][student][group] = group_entry(scored, student, reference, members, confidence)
     return summary
 
 
@@ -278,7 +288,7 @@ def run(options: EvaluateOptions, run_dir: Path, base_model: Path, force: bool =
         write_json(summary, run_dir / SUMMARY)
         return {f"{name}/{bench}": scores["accuracy"] for name, benches in summary["students"].items() for bench, scores in benches.items()}
 
-    files = {str(source_path(spec, f"evaluate.benchmarks[{index}]")) for index, spec in enumerate(options.benchmarks) if spec.path}
+    files = {str(source_path(spec, f"evaluate.benchmarks[{index}]")) for index, spec in enumerate(options.benchmarks) if spec.path and spec.format != "micro"}
     micro = any(spec.format == "micro" for spec in options.benchmarks)
     inputs = (["problems.parquet"] if micro else []) + (["student"] if options.distilled else []) + sorted(files)
     config = {"options": options.model_dump(mode="json"), "base_model": str(base_model)}
