@@ -16,7 +16,7 @@ import pytest
 
 from rdistill.config import BenchmarkSpec, EvaluateOptions
 from rdistill.errors import DataError, RecipeError
-from rdistill.evaluate.benchmarks import LCB_SYSTEM, LETTERS, load_benchmark, sampling_of
+from rdistill.evaluate.benchmarks import LCB_SYSTEM, LETTERS, convert_rows, load_benchmark, sampling_of
 from rdistill.verify import grade_many
 
 # ../shared/data beside the checkout (a worktree sits one level deeper, so look further up too).
@@ -182,3 +182,11 @@ def test_loader_errors_name_the_recipe_key_or_the_file_row_and_field(tmp_path):
     with pytest.raises(DataError, match=r"twice.jsonl: row 1: duplicate problem id '1'"):
         load("a", "aime", twice)
     assert len(load("a", "aime", twice, limit=1).problems) == 1
+
+
+def test_hub_style_rows_convert_like_the_local_files():
+    """cais/mmlu stores the answer as an index and HuggingFaceH4/aime_2024 the id as a number: both load (no network here)."""
+    mcq = convert_rows([{"question": "2+2?", "subject": "x", "choices": ["3", "4", "5", "6"], "answer": 1}], BenchmarkSpec(name="m", format="mcq", hub="cais/mmlu"), "hub:cais/mmlu")
+    assert mcq[0]["answer"] == "B" and mcq[0]["domain"] == "mcq" and mcq[0]["id"]
+    aime = convert_rows([{"id": 60, "problem": "p", "answer": 204}], BenchmarkSpec(name="a", format="aime", hub="x/aime"), "hub:x/aime")
+    assert (aime[0]["id"], aime[0]["answer"]) == ("60", "204")
