@@ -14,19 +14,37 @@ from rdistill.config import ReportOptions
 from rdistill.data import write_json, write_jsonl, write_parquet
 from rdistill.errors import StageInputError
 
+def _scores(accuracy, ci, completion, think, tokens, delta=None, delta_ci=None):
+    scores = {"problems": 60, "k": 4, "accuracy": accuracy, "accuracy_ci": ci, "pass_at_k": min(1.0, 2 * accuracy),
+              "pass_at_k_ci": [0.1, 0.9], "completion_rate": completion, "completion_rate_ci": [completion, completion],
+              "think_rate": think, "think_rate_ci": [think, think], "mean_tokens": tokens, "mean_tokens_ci": [tokens - 1, tokens + 1],
+              "by_difficulty": {"1.0": {"problems": 30, "accuracy": accuracy, "pass_at_k": 0.5}}, "by_subject": {}}
+    return scores | ({"delta": {"accuracy": delta, "accuracy_ci": delta_ci}} if delta is not None else {})
+
+
 SUMMARY = {
     "in_domain": ["math", "code"],
     "out_of_domain": ["text"],
+    "reference": "base",
+    "confidence": 0.95,
+    "benchmarks": {name: {"k": 4} for name in ("math", "code", "text")},
     "students": {
         "base": {
-            "math": {"n": 60, "accuracy": 0.3, "completion_rate": 1.0, "think_rate": 0.0, "mean_tokens": 12.0},
-            "code": {"n": 60, "accuracy": 0.2, "completion_rate": 0.95, "think_rate": 0.0, "mean_tokens": 20.0},
-            "text": {"n": 60, "accuracy": 0.5, "completion_rate": 1.0, "think_rate": 0.0, "mean_tokens": 8.0},
+            "math": _scores(0.3, [0.2, 0.4], 1.0, 0.0, 12.0),
+            "code": _scores(0.2, [0.1, 0.3], 0.95, 0.0, 20.0),
+            "text": _scores(0.5, [0.4, 0.6], 1.0, 0.0, 8.0),
         },
         "distilled": {
-            "math": {"n": 60, "accuracy": 0.425, "completion_rate": 1.0, "think_rate": 0.9, "mean_tokens": 40.0},
-            "code": {"n": 60, "accuracy": 0.433333, "completion_rate": 0.9, "think_rate": 0.85, "mean_tokens": 55.0},
-            "text": {"n": 60, "accuracy": 0.45, "completion_rate": 1.0, "think_rate": 0.5, "mean_tokens": 30.0},
+            "math": _scores(0.425, [0.3, 0.55], 1.0, 0.9, 40.0, 0.125, [0.05, 0.2]),
+            "code": _scores(0.433333, [0.3, 0.55], 0.9, 0.85, 55.0, 0.233333, [-0.01, 0.45]),
+            "text": _scores(0.45, [0.35, 0.55], 1.0, 0.5, 30.0, -0.05, [-0.15, 0.05]),
+        },
+    },
+    "groups": {
+        "base": {"in_domain": {"accuracy": 0.25, "accuracy_ci": [0.18, 0.32]}, "out_of_domain": {"accuracy": 0.5, "accuracy_ci": [0.4, 0.6]}},
+        "distilled": {
+            "in_domain": {"accuracy": 0.429, "accuracy_ci": [0.34, 0.52], "delta": {"accuracy": 0.179, "accuracy_ci": [0.08, 0.28]}},
+            "out_of_domain": {"accuracy": 0.45, "accuracy_ci": [0.35, 0.55], "delta": {"accuracy": -0.05, "accuracy_ci": [-0.15, 0.05]}},
         },
     },
 }
@@ -86,12 +104,16 @@ def test_markdown_has_accuracies_delta_and_every_section(run_dir: Path) -> None:
     markdown = (run_dir / "report.md").read_text()
 
     assert markdown.startswith("# Micro run")
-    assert entry["counts"] == {"sections": 5}
-    assert _row(markdown, "math") == ["math", "in-domain", "30.0%", "42.5%", "+12.5", "100.0%", "100.0%", "0.0%", "90.0%"]
-    assert _row(markdown, "code")[2:5] == ["20.0%", "43.3%", "+23.3"]
-    assert _row(markdown, "text")[:5] == ["text", "out-of-domain", "50.0%", "45.0%", "-5.0"]
-    benchmarks = [line.split("|")[1].strip() for line in markdown.splitlines() if re.match(r"\| (math|code|text) \|", line)]
+    assert entry["counts"] == {"sections": 7}
+    assert _row(markdown, "math") == ["math", "in-domain", "4", "30.0% [20.0, 40.0]", "42.5% [30.0, 55.0]", "+12.5 [+5.0, +20.0]"]
+    assert _row(markdown, "code")[3:6] == ["20.0% [10.0, 30.0]", "43.3% [30.0, 55.0]", "+23.3 [-1.0, +45.0]"]
+    assert _row(markdown, "text")[:6] == ["text", "out-of-domain", "4", "50.0% [40.0, 60.0]", "45.0% [35.0, 55.0]", "-5.0 [-15.0, +5.0]"]
+    means = [line for line in markdown.splitlines() if line.startswith("| mean |")]
+    assert [cell.strip() for cell in means[0].strip("|").split("|")][1:] == ["in-domain", "–", "25.0% [18.0, 32.0]", "42.9% [34.0, 52.0]", "+17.9 [+8.0, +28.0]"]
+    benchmarks = [line.split("|")[1].strip() for line in markdown.splitlines() if re.match(r"\| (math|code|text) \| (in|out)", line)]
     assert benchmarks == ["math", "code", "text"]
+    assert _row(markdown, "distilled")[:9] == ["distilled", "math", "4", "42.5% [30.0, 55.0]", "85.0% [10.0, 90.0]", "–", "100.0% [100.0, 100.0]", "90.0% [90.0, 90.0]", "40.0 [39.0, 41.0]"]
+    assert "| base | math | difficulty | 1.0 | 30 | 30.0% | 50.0% |" in markdown
     assert _row(markdown, "stepwise") == ["stepwise", "1,600", "90.0%", "31.2", "85.0%", "95.0%", "yes"]
     assert _row(markdown, "budget") == ["budget", "kept", "3"]
     assert _row(markdown, "teacher_not_chosen") == ["teacher_not_chosen", "dropped", "4"]
@@ -112,7 +134,7 @@ def test_html_is_self_contained_and_escaped(run_dir: Path) -> None:
     assert len(re.findall(r'<img alt="[^"]+" src="data:image/png;base64,[A-Za-z0-9+/=]{100,}">', page)) == 2
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&lt;b&gt;title&lt;/b&gt;" in page
-    assert "<td>42.5%</td>" in page and "<td>+12.5</td>" in page
+    assert "<td>42.5%\n[30.0, 55.0]</td>" in page and "<td>+12.5\n[+5.0, +20.0]</td>" in page
     assert "<script>" not in (run_dir / "report.md").read_text()
 
 
@@ -122,9 +144,12 @@ def test_optional_files_are_skipped(run_dir: Path) -> None:
     entry = report.run(ReportOptions(), run_dir, log=lambda _: None)
     markdown = (run_dir / "report.md").read_text()
 
-    assert entry["counts"] == {"sections": 1}
-    assert "## Students per benchmark" in markdown
-    assert [line for line in markdown.splitlines() if line.startswith("## ")] == ["## Students per benchmark"]
+    assert entry["counts"] == {"sections": 3}
+    assert [line for line in markdown.splitlines() if line.startswith("## ")] == [
+        "## Students per benchmark (avg@k with 95% bootstrap intervals over problems; Δ against base, paired)",
+        "## Scores per student",
+        "## Scores by difficulty and subject",
+    ]
     assert (run_dir / "report.html").read_text().count("data:image/png;base64,") == 1
 
 
@@ -147,17 +172,20 @@ def test_missing_summary_is_a_stage_input_error(run_dir: Path) -> None:
     assert not (run_dir / "report.md").exists()
 
 
-def test_comparison_table_has_a_row_per_benchmark_with_coloured_deltas() -> None:
+def test_comparison_table_has_a_row_per_benchmark_and_group_with_coloured_deltas() -> None:
     table = report.comparison_table(SUMMARY)
 
     assert isinstance(table, Table)
-    assert table.row_count == 3
+    assert table.row_count == 5
     columns = {column.header: list(column.cells) for column in table.columns}
-    assert [str(cell) for cell in columns["benchmark"]] == ["math", "code", "text"]
-    assert [str(cell) for cell in columns["base acc"]] == ["30.0%", "20.0%", "50.0%"]
-    deltas = columns["Δ (pp)"]
-    assert [str(cell) for cell in deltas] == ["+12.5", "+23.3", "-5.0"]
-    assert [str(cell.spans[0].style) for cell in deltas] == ["green", "green", "red"]
+    assert [str(cell) for cell in columns["benchmark"]] == ["math", "code", "text", "mean", "mean"]
+    assert [str(cell).split("\n")[0] for cell in columns["base avg@k"]] == ["30.0%", "20.0%", "50.0%", "25.0%", "50.0%"]
+    deltas = columns["Δ distilled (pp)"]
+    assert [str(cell).split("\n")[0] for cell in deltas] == ["+12.5", "+23.3", "-5.0", "+17.9", "-5.0"]
+    # Bold where the interval excludes 0 (math, the in-domain mean); plain colour where it does not.
+    assert [str(cell.spans[0].style) for cell in deltas] == ["bold green", "green", "red", "bold green", "red"]
     console = Console(record=True, width=200)
     console.print(table)
-    assert "43.3%" in console.export_text()
+    console.print(report.scores_table(SUMMARY))
+    text = console.export_text()
+    assert "43.3%" in text and "[30.0, 55.0]" in text and "Scores per student" in text

@@ -45,7 +45,19 @@ def _stage_command(stage: str, recipe_path: Path | None, run_dir: Path | None, f
         entry = run_one(stage, recipe, run_dir or recipe.resolved_run_dir(), force, console)
     except RdistillError as error:
         _fail(error)
-    console.print(f"{stage}: {json.dumps(entry.get('counts', {}))}")
+    if stage == "evaluate":
+        _print_evaluation(run_dir or recipe.resolved_run_dir())
+    else:
+        console.print(f"{stage}: {json.dumps(entry.get('counts', {}))}")
+
+
+def _print_evaluation(run_dir: Path) -> None:
+    """The comparison of the students with intervals, then every student's detailed scores."""
+    from rdistill.report import comparison_table, scores_table
+
+    summary = json.loads((Path(run_dir) / "eval" / "summary.json").read_text())
+    console.print(comparison_table(summary))
+    console.print(scores_table(summary))
 
 
 def _register(stage: str, help_text: str) -> None:
@@ -63,7 +75,7 @@ for _stage, _help in (
     ("teachers", "Score the teachers and choose whose traces to keep (teachers.json)."),
     ("curate", "Filter and select the training set (sft.jsonl, selection.parquet)."),
     ("train", "Fine-tune the student on the curated set (student/)."),
-    ("evaluate", "Evaluate the base and the distilled student (eval/)."),
+    ("evaluate", "Evaluate the students on the recipe's benchmarks and print the comparison (eval/)."),
     ("report", "Write report.md and report.html from the run directory."),
 ):
     _register(_stage, _help)

@@ -265,15 +265,56 @@ class TrainOptions(Options):
         return self.stages or [TrainStageOptions(name="sft", data="sft.jsonl", sft=self.sft)]
 
 
+BenchmarkFormat = Literal["micro", "math500", "aime", "humaneval", "mbpp", "livecodebench", "mcq"]
+
+
+class BenchmarkSpec(Options):
+    """One benchmark: where its problems come from, and how students are sampled on it.
+
+    Settings left unset take the format's defaults (`rdistill.evaluate.benchmarks.FORMATS`):
+    the papers' temperature 0.6 and top-p 0.95 with long generations for real benchmarks,
+    `evaluate.sampling` and `evaluate.samples_per_problem` for the micro-world's.
+    """
+
+    name: str = Field(description="Label in every output (eval/NAME.parquet); for format 'micro', the domain of problems.parquet's eval split.")
+    format: BenchmarkFormat = Field("micro", description="Record format and prompt template: micro, math500, aime, humaneval, mbpp, livecodebench (stdin/stdout or functional tests) or mcq (MMLU-style letters).")
+    path: str | None = Field(None, description="Local JSON Lines file (or a folder holding test.jsonl) in the format's fields; unset for 'micro' or with `hub`.")
+    hub: str | None = Field(None, description="Datasets hub name to load when `path` is unset (needs network), e.g. HuggingFaceH4/MATH-500.")
+    hub_config: str | None = Field(None, description="Configuration (subset) of the hub dataset, e.g. 'sanitized' for mbpp.")
+    hub_split: str = Field("test", description="Split of the hub dataset.")
+    group: Literal["in_domain", "out_of_domain"] = Field("in_domain", description="Whether the benchmark measures the distilled skill or what distillation may cost.")
+    limit: int | None = Field(None, ge=1, description="Evaluate only the first LIMIT problems (a quick slice); unset: all.")
+    samples: int | None = Field(None, ge=1, description="Samples per problem (k of avg@k and pass@k); unset: the format's default.")
+    max_tokens: int | None = Field(None, gt=0, description="Most new tokens per answer; unset: the format's default.")
+    temperature: float | None = Field(None, ge=0, description="Sampling temperature; unset: the format's default.")
+    top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling mass; unset: the format's default.")
+
+
+def _micro_benchmarks() -> list[BenchmarkSpec]:
+    return [
+        BenchmarkSpec(name="math"),
+        BenchmarkSpec(name="code"),
+        BenchmarkSpec(name="text", group="out_of_domain"),
+    ]
+
+
 class EvaluateOptions(Options):
-    """Evaluation of the base and the distilled student on held-out problems."""
+    """Evaluation of students (the base, the distilled student, others) on benchmarks."""
 
     sampling: SamplingParams = Field(
         default_factory=lambda: SamplingParams(temperature=0.0, max_tokens=200),
-        description="Decoding settings for the students' answers.",
+        description="Decoding of the micro-world benchmarks (format 'micro'); its seed seeds every benchmark's samples.",
     )
-    samples_per_problem: int = Field(1, ge=1, description="Samples per problem (k of avg@k).")
-    batch_size: int = Field(64, ge=1, description="Prompts generated together.")
+    samples_per_problem: int = Field(1, ge=1, description="Samples per problem on the micro-world benchmarks (k of avg@k).")
+    batch_size: int = Field(64, ge=1, description="Prompts generated together by the base and the distilled student.")
+    benchmarks: list[BenchmarkSpec] = Field(default_factory=_micro_benchmarks, description="Benchmarks to evaluate on, in-domain and out-of-domain.")
+    base: bool = Field(True, description="Evaluate the base student the run started from (deltas are taken against it).")
+    distilled: bool = Field(True, description="Evaluate the run's distilled student (student/).")
+    students: list[TeacherSpec] = Field(default_factory=list, description="Other students to compare: any backend spec (e.g. backend 'hf' with a local checkpoint folder as model).")
+    grading: VerifyOptions = Field(default_factory=VerifyOptions, description="Code time limit and grading processes.")
+    bootstrap_samples: int = Field(1000, ge=100, description="Bootstrap resamples of the problems for every confidence interval.")
+    confidence: float = Field(0.95, gt=0, lt=1, description="Coverage of the confidence intervals.")
+    bootstrap_seed: int = Field(0, description="Seed of the bootstrap resampling.")
 
 
 class ReportOptions(Options):

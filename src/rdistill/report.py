@@ -77,6 +77,28 @@ def _fmt(value: Any) -> str:
 # Headline comparison
 
 
+def _pct_ci(value: float | None, ci: list[float] | None) -> str:
+    """A rate with its interval on a second line (a space in Markdown and HTML)."""
+    if value is None or ci is None:
+        return _pct(value)
+    return f"{_pct(value)}\n[{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
+
+
+def _points_ci(delta: dict[str, Any] | None, key: str = "accuracy") -> str:
+    """A difference in percentage points with its paired interval."""
+    if not delta or delta.get(key) is None:
+        return MISSING
+    ci = delta.get(f"{key}_ci")
+    value = _points(100 * delta[key])
+    return value if ci is None else f"{value}\n[{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"
+
+
+def _number_ci(value: float | None, ci: list[float] | None) -> str:
+    if value is None or ci is None:
+        return _fmt(value)
+    return f"{value:,.1f}\n[{ci[0]:,.1f}, {ci[1]:,.1f}]"
+
+
 def _benchmarks(summary: dict[str, Any]) -> list[tuple[str, str]]:
     """(benchmark, group) pairs: in-domain first, then out-of-domain."""
     return [(name, "in-domain") for name in summary.get("in_domain", [])] + [
@@ -84,62 +106,103 @@ def _benchmarks(summary: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-def _metric(summary: dict[str, Any], student: str, benchmark: str, key: str) -> float | None:
-    return summary["students"][student].get(benchmark, {}).get(key)
-
-
-def _delta(summary: dict[str, Any], benchmark: str) -> float | None:
-    """Accuracy of the last student minus the first's, in percentage points."""
+def _lines(summary: dict[str, Any]) -> list[tuple[str, str, str, dict[str, dict[str, Any]]]]:
+    """(label, group, k, scores per student) of each benchmark, then of each group's mean over its benchmarks ("mean")."""
     students = list(summary["students"])
-    first, last = (_metric(summary, name, benchmark, "accuracy") for name in (students[0], students[-1]))
-    return None if first is None or last is None else 100 * (last - first)
+    settings = summary.get("benchmarks", {})
+    lines = [
+        (name, group, _fmt(settings.get(name, {}).get("k")), {s: summary["students"][s].get(name, {}) for s in students})
+        for name, group in _benchmarks(summary)
+    ]
+    for key, group in (("in_domain", "in-domain"), ("out_of_domain", "out-of-domain")):
+        if summary.get(key) and summary.get("groups"):
+            lines.append(("mean", group, MISSING, {s: summary["groups"].get(s, {}).get(key, {}) for s in students}))
+    return lines
 
 
 def _comparison(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Headers and formatted rows of the headline table, shared by the terminal, Markdown and HTML."""
     students = list(summary["students"])
-    with_delta = len(students) > 1
-    headers = ["benchmark", "group", *(f"{name} acc" for name in students)]
-    headers += ["Δ (pp)"] if with_delta else []
-    headers += [f"{name} finished" for name in students] + [f"{name} think" for name in students]
+    others = students[1:]
+    headers = ["benchmark", "group", "k", *(f"{name} avg@k" for name in students), *(f"Δ {name} (pp)" for name in others)]
     rows = []
-    for benchmark, group in _benchmarks(summary):
-        row = [benchmark, group, *(_pct(_metric(summary, name, benchmark, "accuracy")) for name in students)]
-        row += [_points(_delta(summary, benchmark))] if with_delta else []
-        row += [_pct(_metric(summary, name, benchmark, "completion_rate")) for name in students]
-        row += [_pct(_metric(summary, name, benchmark, "think_rate")) for name in students]
-        rows.append(row)
+    for label, group, k, scores in _lines(summary):
+        row = [label, group, k, *(_pct_ci(scores[name].get("accuracy"), scores[name].get("accuracy_ci")) for name in students)]
+        rows.append(row + [_points_ci(scores[name].get("delta")) for name in others])
     return headers, rows
 
 
+def _comparison_title(summary: dict[str, Any]) -> str:
+    students = list(summary["students"])
+    title = "Students per benchmark"
+    if "confidence" in summary:
+        title += f" (avg@k with {100 * summary['confidence']:.0f}% bootstrap intervals over problems"
+        title += f"; Δ against {students[0]}, paired)" if len(students) > 1 else ")"
+    return title
+
+
 def comparison_table(summary: dict[str, Any]) -> Table:
-    """The headline comparison as a rich Table, so the CLI can end a run with the result."""
+    """The headline comparison as a rich Table; a Δ is green or red by its sign, bold when its interval excludes 0."""
     headers, rows = _comparison(summary)
-    delta_column = 2 + len(summary["students"]) if len(summary["students"]) > 1 else None
-    table = Table(title="Students per benchmark")
+    students = list(summary["students"])
+    first_delta = 3 + len(students)
+    table = Table(title=_comparison_title(summary))
     for header in headers:
         table.add_column(header, justify="left" if header in ("benchmark", "group") else "right")
-    for (benchmark, _), row in zip(_benchmarks(summary), rows):
+    for (_, _, _, scores), row in zip(_lines(summary), rows):
         cells = [Text(cell) for cell in row]
-        if delta_column is not None:
-            delta = _delta(summary, benchmark)
-            if delta:
-                cells[delta_column].stylize("green" if delta > 0 else "red")
+        for offset, name in enumerate(students[1:]):
+            delta = scores[name].get("delta") or {}
+            value, ci = delta.get("accuracy"), delta.get("accuracy_ci")
+            if value:
+                significant = ci is not None and (ci[0] > 0 or ci[1] < 0)
+                cells[first_delta + offset].stylize(("bold " if significant else "") + ("green" if value > 0 else "red"))
         table.add_row(*cells)
     return table
 
 
+def _scores(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Every headline measure of every student on every benchmark, each with its interval."""
+    headers = ["student", "benchmark", "k", "avg@k", "pass@k", "maj@k", "finished", "think", "mean tokens"]
+    rows = []
+    for student, benchmarks in summary["students"].items():
+        for name, _ in _benchmarks(summary):
+            scores = benchmarks.get(name, {})
+            rows.append(
+                [student, name, _fmt(scores.get("k"))]
+                + [_pct_ci(scores.get(key), scores.get(f"{key}_ci")) for key in ("accuracy", "pass_at_k", "maj_at_k", "completion_rate", "think_rate")]
+                + [_number_ci(scores.get("mean_tokens"), scores.get("mean_tokens_ci"))]
+            )
+    return headers, rows
+
+
+def scores_table(summary: dict[str, Any]) -> Table:
+    """The per-student detail (pass@k, maj@k, format, tokens) as a rich Table, printed after the comparison."""
+    headers, rows = _scores(summary)
+    table = Table(title="Scores per student (k samples per problem; maj@k for answer tasks)")
+    for header in headers:
+        table.add_column(header, justify="left" if header in ("student", "benchmark") else "right")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
 def _accuracy_plot(summary: dict[str, Any]) -> bytes:
-    """Grouped bars: accuracy per benchmark, one bar per student."""
+    """Grouped bars: avg@k per benchmark, one bar per student, with its bootstrap interval."""
     figure, axes = _figure()
     benchmarks = [name for name, _ in _benchmarks(summary)]
     students = list(summary["students"])
     width = 0.8 / len(students)
     for index, student in enumerate(students):
-        heights = [100 * (_metric(summary, student, name, "accuracy") or 0.0) for name in benchmarks]
-        axes.bar([x + index * width for x in range(len(benchmarks))], heights, width, label=student)
+        scores = [summary["students"][student].get(name, {}) for name in benchmarks]
+        heights = [100 * (score.get("accuracy") or 0.0) for score in scores]
+        errors = [
+            [100 * (score["accuracy"] - score["accuracy_ci"][0]) if "accuracy_ci" in score else 0.0 for score in scores],
+            [100 * (score["accuracy_ci"][1] - score["accuracy"]) if "accuracy_ci" in score else 0.0 for score in scores],
+        ]
+        axes.bar([x + index * width for x in range(len(benchmarks))], heights, width, yerr=errors, capsize=3, label=student)
     axes.set_xticks([x + width * (len(students) - 1) / 2 for x in range(len(benchmarks))], benchmarks)
-    axes.set_ylabel("accuracy (%)")
+    axes.set_ylabel("avg@k (%)")
     axes.set_ylim(0, 100)
     axes.legend()
     return _png(figure)
@@ -147,7 +210,33 @@ def _accuracy_plot(summary: dict[str, Any]) -> bytes:
 
 def _comparison_section(summary: dict[str, Any]) -> Section:
     headers, rows = _comparison(summary)
-    return Section("Students per benchmark", headers, rows, plots=[("accuracy per benchmark", _accuracy_plot(summary))])
+    notes = [
+        "avg@k: accuracy averaged over the k samples of each problem, then over problems. "
+        "A group's mean weighs each of its benchmarks once."
+    ]
+    return Section(_comparison_title(summary), headers, rows, notes, plots=[("avg@k per benchmark", _accuracy_plot(summary))])
+
+
+def _scores_section(summary: dict[str, Any]) -> Section:
+    headers, rows = _scores(summary)
+    notes = [
+        "pass@k: the unbiased estimator of Chen et al. (2021) with k = all samples; maj@k: the most frequent extracted "
+        "answer is right; finished: stopped before the token limit; think: opened and closed a think block."
+    ]
+    return Section("Scores per student", headers, rows, notes)
+
+
+def _breakdown_section(summary: dict[str, Any]) -> Section | None:
+    rows = [
+        [student, benchmark, field.removeprefix("by_"), value, _fmt(scores["problems"]), _pct(scores["accuracy"]), _pct(scores["pass_at_k"])]
+        for student, benchmarks in summary["students"].items()
+        for benchmark, _ in _benchmarks(summary)
+        for field in ("by_difficulty", "by_subject")
+        for value, scores in benchmarks.get(benchmark, {}).get(field, {}).items()
+    ]
+    if not rows:
+        return None
+    return Section("Scores by difficulty and subject", ["student", "benchmark", "by", "value", "problems", "avg@k", "pass@k"], rows)
 
 
 # Other sections, each built only when its file exists
@@ -275,7 +364,10 @@ def _read_selection(path: Path) -> list[dict[str, Any]]:
 def build_sections(run_dir: Path) -> list[Section]:
     """The report's sections, from whichever of the run directory's files exist."""
     run_dir = Path(run_dir)
-    sections = [_comparison_section(_read_summary(run_dir / SUMMARY))]
+    summary = _read_summary(run_dir / SUMMARY)
+    sections = [_comparison_section(summary), _scores_section(summary)]
+    breakdown = _breakdown_section(summary)
+    sections += [breakdown] if breakdown else []
     if (run_dir / "teachers.json").exists():
         sections.append(_teachers_section(_read_json(run_dir / "teachers.json")))
     selection, sft = run_dir / "selection.parquet", run_dir / "sft.jsonl"

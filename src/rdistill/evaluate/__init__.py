@@ -1,0 +1,295 @@
+"""Stage `evaluate`: students (the base, the distilled student, any others) on the recipe's benchmarks.
+
+Each student answers every problem of every benchmark k times through the generation backend
+interface; the answers are graded by the verification rules (`rdistill.verify.grade_many`)
+and scored (`metrics`): avg@k, pass@k, maj@k, completion and think-tag rates, output tokens,
+each with a bootstrap interval over problems, and every student's difference from the first
+(the base) with a paired interval. Answers are appended to `eval/parts/` as they arrive and
+graded once per (student, benchmark), so an interrupted evaluation resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from rich.progress import Progress
+
+from rdistill.config import EvaluateOptions, TeacherSpec
+from rdistill.data import append_jsonl, read_jsonl, read_parquet, write_json, write_parquet
+from rdistill.data.manifest import run_stage
+from rdistill.errors import RecipeError
+from rdistill.evaluate.benchmarks import Benchmark, load_benchmark, source_path
+from rdistill.evaluate.metrics import ANSWER_DOMAINS, breakdown, delta, group_score, problem_values, resample_indices, score
+from rdistill.generate.backend import Backend, Completion, Request, make_backend
+from rdistill.verify import grade_many
+
+EVAL_DIR = "eval"
+PARTS = "eval/parts"
+SUMMARY = "eval/summary.json"
+GROUPS = ("in_domain", "out_of_domain")
+FLUSH_EVERY = 64
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def students_of(options: EvaluateOptions, base_model: Path, run_dir: Path) -> list[tuple[TeacherSpec, str]]:
+    """(spec, recipe key path) of every student to evaluate, the reference for deltas first."""
+    students = []
+    if options.base:
+        students.append((TeacherSpec(name="base", backend="hf", model=str(base_model), batch_size=options.batch_size), "evaluate.base"))
+    if options.distilled:
+        students.append((TeacherSpec(name="distilled", backend="hf", model=str(run_dir / "student"), batch_size=options.batch_size), "evaluate.distilled"))
+    students += [(spec, f"evaluate.students[{index}]") for index, spec in enumerate(options.students)]
+    return students
+
+
+def _check_names(labelled: list[tuple[str, str]], kind: str) -> None:
+    seen: set[str] = set()
+    for name, where in labelled:
+        if not SAFE_NAME.match(name):
+            raise RecipeError(f"{where}: {name!r} must be letters, digits, '.', '_' or '-' (it names files)")
+        if name in seen:
+            raise RecipeError(f"{where}: {kind} name {name!r} is used twice")
+        seen.add(name)
+
+
+def check_options(options: EvaluateOptions, students: list[tuple[TeacherSpec, str]]) -> None:
+    """Fail before any work, naming the recipe key, on settings that cannot run or names that would collide."""
+    if not students:
+        raise RecipeError("evaluate: no student to evaluate (base and distilled are off and evaluate.students is empty)")
+    if not options.benchmarks:
+        raise RecipeError("evaluate.benchmarks: no benchmark to evaluate on")
+    for spec, where in students:
+        if spec.sampling is not None:
+            raise RecipeError(f"{where}.sampling: students are sampled with each benchmark's settings; set them on evaluate.benchmarks")
+    _check_names([(spec.name, f"{where}.name") for spec, where in students], "student")
+    _check_names([(spec.name, f"evaluate.benchmarks[{index}].name") for index, spec in enumerate(options.benchmarks)], "benchmark")
+
+
+def request_seed(base_seed: int, benchmark: str, problem_id: str, sample_index: int) -> int:
+    """A seed per (benchmark, problem, sample), the same for every student, so reruns repeat their samples."""
+    digest = hashlib.sha256(f"{base_seed}/{benchmark}/{problem_id}/{sample_index}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def pending_requests(benchmark: Benchmark, done: set[tuple[str, int]]) -> list[Request]:
+    """The requests of a benchmark whose answers are not in the part file yet."""
+    return [
+        Request(problem, sample, request_seed(benchmark.sampling.seed, benchmark.name, problem["id"], sample), benchmark.messages(problem))
+        for problem in benchmark.problems
+        for sample in range(benchmark.samples)
+        if (problem["id"], sample) not in done
+    ]
+
+
+def answer_row(completion: Completion) -> dict[str, Any]:
+    """A line of `eval/parts/STUDENT/BENCH.jsonl`: one ungraded answer."""
+    return {
+        "problem_id": completion.request.problem["id"],
+        "sample_index": completion.request.sample_index,
+        "text": completion.text,
+        "response": completion.response,
+        "finish_reason": completion.finish_reason,
+        "has_think": completion.closed_think,
+        "tokens": completion.completion_tokens,
+        "error": completion.error,
+    }
+
+
+class Student:
+    """A student's backend, started on first use so that a student whose parts are all done costs nothing."""
+
+    def __init__(self, spec: TeacherSpec, where: str) -> None:
+        self.spec, self.where = spec, where
+        self.backend: Backend | None = None
+
+    def get(self) -> Backend:
+        """The backend, made on the first call."""
+        if self.backend is None:
+            self.backend = make_backend(self.spec, self.where)
+        return self.backend
+
+    def close(self) -> None:
+        """Release the backend if one was made."""
+        if self.backend is not None:
+            self.backend.close()
+
+
+def collect_answers(student: Student, benchmark: Benchmark, path: Path, label: str, console=None) -> list[dict[str, Any]]:
+    """Every answer of one student to one benchmark: those already in `path`, then the missing ones, appended as they come."""
+    answers = read_jsonl(path, tolerate_torn_tail=True) if path.exists() else []
+    requests = pending_requests(benchmark, {(a["problem_id"], a["sample_index"]) for a in answers})
+    if not requests:
+        return answers
+    pending: list[dict[str, Any]] = []
+    with Progress(console=console, transient=False) as progress:
+        task = progress.add_task(f"answer {label}", total=len(requests))
+
+        def keep(completion: Completion) -> None:
+            pending.append(answer_row(completion))
+            progress.advance(task)
+            if len(pending) >= FLUSH_EVERY:
+                append_jsonl(pending, path)
+                answers.extend(pending)
+                pending.clear()
+
+        try:
+            student.get().generate(requests, benchmark.sampling, keep)
+        finally:
+            append_jsonl(pending, path)
+            answers.extend(pending)
+    return answers
+
+
+def eval_rows(student: str, benchmark: Benchmark, answers: list[dict[str, Any]], verdicts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Eval rows (docs/schema.md) from graded answers, in problem then sample order."""
+    problems = {problem["id"]: problem for problem in benchmark.problems}
+    rows = []
+    for answer, verdict in zip(answers, verdicts):
+        problem = problems[answer["problem_id"]]
+        rows.append(
+            {
+                "student": student,
+                "benchmark": benchmark.name,
+                "problem_id": answer["problem_id"],
+                "sample_index": answer["sample_index"],
+                "difficulty": problem["difficulty"],
+                "subject": json.loads(problem["meta"] or "{}").get("subject"),
+                "correct": bool(verdict["correct"]),
+                "finished": answer["finish_reason"] == "stop",
+                "has_think": answer["has_think"],
+                "tokens": answer["tokens"],
+                "response": answer["text"],
+                "finish_reason": answer["finish_reason"],
+                "extracted": verdict["extracted"],
+                "tests_passed": verdict["tests_passed"],
+                "tests_total": verdict["tests_total"],
+                "verify_error": verdict["verify_error"] or answer["error"],
+            }
+        )
+    order = {problem_id: index for index, problem_id in enumerate(problems)}
+    return sorted(rows, key=lambda row: (order[row["problem_id"]], row["sample_index"]))
+
+
+def part_stem(run_dir: Path, student: str, benchmark: str) -> Path:
+    """`eval/parts/STUDENT/BENCH`: .jsonl holds the answers as they arrive, .parquet the graded rows."""
+    return Path(run_dir) / PARTS / student / benchmark
+
+
+def answer_part(student: Student, benchmark: Benchmark, run_dir: Path, console=None) -> list[dict[str, Any]]:
+    """Every answer of one student to one benchmark, generating those not yet in its part file."""
+    path = part_stem(run_dir, student.spec.name, benchmark.name).with_suffix(".jsonl")
+    return collect_answers(student, benchmark, path, f"{student.spec.name} on {benchmark.name}", console)
+
+
+def grade_parts(
+    answers: dict[tuple[str, str], list[dict[str, Any]]], benchmarks: dict[str, Benchmark], run_dir: Path, options: EvaluateOptions, console=None
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Graded rows of each (student, benchmark) part, written to its .parquet; one grading pass for all (its workers start once)."""
+    problems = {name: {p["id"]: p for p in benchmark.problems} for name, benchmark in benchmarks.items()}
+    items = [(problems[bench][a["problem_id"]], a["response"] or "") for (_, bench), part in answers.items() for a in part]
+    verdicts = iter(grade_many(items, options.grading.code_timeout_s, options.grading.workers, description="grade answers", console=console))
+    rows = {}
+    for (student, bench), part in answers.items():
+        rows[(student, bench)] = eval_rows(student, benchmarks[bench], part, [next(verdicts) for _ in part])
+        write_parquet(rows[(student, bench)], part_stem(run_dir, student, bench).with_suffix(".parquet"))
+    return rows
+
+
+def evaluate_students(students: list[tuple[TeacherSpec, str]], benchmarks: list[Benchmark], run_dir: Path, options: EvaluateOptions, console=None) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Eval rows per (student, benchmark): graded parts read back, the others answered (one backend per student), then graded."""
+    rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    answers: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for spec, where in students:
+        student = Student(spec, where)
+        try:
+            for benchmark in benchmarks:
+                graded = part_stem(run_dir, spec.name, benchmark.name).with_suffix(".parquet")
+                if graded.exists():
+                    rows[(spec.name, benchmark.name)] = read_parquet(graded)
+                else:
+                    answers[(spec.name, benchmark.name)] = answer_part(student, benchmark, run_dir, console)
+        finally:
+            student.close()
+    if answers:
+        rows |= grade_parts(answers, {b.name: b for b in benchmarks}, run_dir, options, console)
+    return rows
+
+
+def _public(scores: dict[str, Any]) -> dict[str, Any]:
+    """Scores without their bootstrap replicates, rounded for the JSON file."""
+    return {key: [round(v, 6) for v in value] if isinstance(value, list) else round(value, 6) for key, value in scores.items() if key != "replicates"}
+
+
+def score_all(benchmarks: list[Benchmark], students: list[str], rows: dict[tuple[str, str], list[dict[str, Any]]], options: EvaluateOptions) -> dict[tuple[str, str], dict[str, Any]]:
+    """Scores with bootstrap replicates per (student, benchmark); every student of a benchmark is resampled on the same draws."""
+    scored = {}
+    for index, benchmark in enumerate(benchmarks):
+        order = [problem["id"] for problem in benchmark.problems]
+        draws = resample_indices(len(order), options.bootstrap_samples, options.bootstrap_seed + index)
+        for student in students:
+            values = problem_values(rows[(student, benchmark.name)], answer_task=benchmark.domain in ANSWER_DOMAINS)
+            scored[(student, benchmark.name)] = score(values, order, draws, options.confidence)
+    return scored
+
+
+def group_entry(scored: dict[tuple[str, str], dict[str, Any]], student: str, reference: str, members: list[str], confidence: float) -> dict[str, Any]:
+    """A student's mean avg@k over a group's benchmarks, and its difference from the reference's."""
+    scores = group_score([scored[(student, name)] for name in members], confidence)
+    entry = _public(scores)
+    if student != reference:
+        entry["delta"] = _public(delta(scores, group_score([scored[(reference, name)] for name in members], confidence), confidence))
+    return entry
+
+
+def summarise(benchmarks: list[Benchmark], students: list[str], rows: dict[tuple[str, str], list[dict[str, Any]]], options: EvaluateOptions) -> dict[str, Any]:
+    """summary.json (docs/schema.md): every student's scores per benchmark and per group, deltas from the first student."""
+    confidence, reference = options.confidence, students[0]
+    scored = score_all(benchmarks, students, rows, options)
+    groups = {group: [b.name for b in benchmarks if b.group == group] for group in GROUPS}
+    summary: dict[str, Any] = groups | {
+        "reference": reference,
+        "confidence": confidence,
+        "bootstrap_samples": options.bootstrap_samples,
+        "benchmarks": {b.name: b.summary() for b in benchmarks},
+        "students": {student: {} for student in students},
+        "groups": {student: {} for student in students},
+    }
+    for (student, name), scores in scored.items():
+        student_rows = rows[(student, name)]
+        entry = {"problems": len({row["problem_id"] for row in student_rows}), "k": summary["benchmarks"][name]["k"], **_public(scores)}
+        entry |= {"by_difficulty": breakdown(student_rows, "difficulty"), "by_subject": breakdown(student_rows, "subject")}
+        if student != reference:
+            entry["delta"] = _public(delta(scores, scored[(reference, name)], confidence))
+        summary["students"][student][name] = entry
+    for student in students:
+        for group, members in groups.items():
+            if members:
+                summary["groups"][student][group] = group_entry(scored, student, reference, members, confidence)
+    return summary
+
+
+def run(options: EvaluateOptions, run_dir: Path, base_model: Path, force: bool = False, log=print, console=None) -> dict[str, Any]:
+    """Write `eval/BENCH.parquet` per benchmark and `eval/summary.json` for every student."""
+    run_dir = Path(run_dir)
+    students = students_of(options, Path(base_model), run_dir)
+    check_options(options, students)
+
+    def work() -> dict[str, Any]:
+        benchmarks = [load_benchmark(spec, options, run_dir, f"evaluate.benchmarks[{index}]") for index, spec in enumerate(options.benchmarks)]
+        rows = evaluate_students(students, benchmarks, run_dir, options, console)
+        names = [spec.name for spec, _ in students]
+        for benchmark in benchmarks:
+            write_parquet([row for name in names for row in rows[(name, benchmark.name)]], run_dir / EVAL_DIR / f"{benchmark.name}.parquet")
+        summary = summarise(benchmarks, names, rows, options)
+        write_json(summary, run_dir / SUMMARY)
+        return {f"{name}/{bench}": scores["accuracy"] for name, benches in summary["students"].items() for bench, scores in benches.items()}
+
+    files = {str(source_path(spec, f"evaluate.benchmarks[{index}]")) for index, spec in enumerate(options.benchmarks) if spec.path and spec.format != "micro"}
+    micro = any(spec.format == "micro" for spec in options.benchmarks)
+    inputs = (["problems.parquet"] if micro else []) + (["student"] if options.distilled else []) + sorted(files)
+    config = {"options": options.model_dump(mode="json"), "base_model": str(base_model)}
+    return run_stage(run_dir, "evaluate", config, inputs=inputs, outputs=[SUMMARY], work=work, force=force, partials=[EVAL_DIR], log=log)

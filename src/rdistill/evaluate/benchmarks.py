@@ -1,0 +1,281 @@
+"""Benchmarks: problems in the problem schema, each with its prompt template, verifier domain and sampling defaults.
+
+Loaders read the public benchmarks' released fields (the formats of `../shared/data`, or the
+same datasets from a hub) and turn each row into a problem record of docs/schema.md whose
+`prompt` is the benchmark's own prompt template, so that the students' answers are graded by
+`rdistill.verify.grade_many` like any teacher's rollout.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rdistill.config import BenchmarkSpec, EvaluateOptions, SamplingParams
+from rdistill.data import PROBLEM_COLUMNS, read_jsonl, read_records, stable_id
+from rdistill.errors import DataError, RecipeError
+from rdistill.verify.livecodebench import decode_private_tests, problem_tests
+
+MATH_TEMPLATE = "{problem}\n\nPlease reason step by step, and put your final answer within \\boxed{{}}."
+CODE_TEMPLATE = "Please provide a self-contained Python script that solves the following problem in a markdown code block:\n```python\n{prompt}\n```"
+MBPP_TEMPLATE = (
+    "You are an expert Python programmer, and here is your task: {prompt} Your code should pass these tests:\n\n{tests}\n\n"
+    "Write the function in a ```python code block."
+)
+MCQ_TEMPLATE = (
+    "Answer the following multiple-choice question. Think step by step, then give the letter of the correct "
+    "choice as your final answer within \\boxed{{}} (for example \\boxed{{A}}).\n\n{question}\n\n{choices}"
+)
+LETTERS = "ABCDEFGHIJ"
+# LiveCodeBench's generic prompt (lcb_runner/prompts/code_generation.py), kept word for word so
+# that scores compare with the leaderboard's.
+LCB_SYSTEM = (
+    "You are an expert Python programmer. You will be given a question (problem specification) and will generate "
+    "a correct Python program that matches the specification and passes all tests."
+)
+LCB_WITH_STARTER = "You will use the following starter code to write the solution to the problem and enclose your code within delimiters."
+LCB_WITHOUT_STARTER = (
+    "Read the inputs from stdin solve the problem and write the answer to stdout (do not directly test on the sample "
+    "inputs). Enclose your code within delimiters as follows. Ensure that when the python program runs, it reads the "
+    "inputs, runs the algorithm and writes output to STDOUT."
+)
+LCB_DIFFICULTY = {"easy": 1.0, "medium": 2.0, "hard": 3.0}
+
+
+@dataclass(frozen=True)
+class Format:
+    """How a benchmark's rows become problems, and the sampling its papers use (None: the micro-world's settings)."""
+
+    domain: str | None
+    convert: Callable[[dict[str, Any], str], dict[str, Any]] | None
+    samples: int | None
+    max_tokens: int | None
+    system: str | None = None
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """A loaded benchmark: its problems and everything needed to sample and score them."""
+
+    name: str
+    format: str
+    domain: str
+    group: str
+    problems: list[dict[str, Any]]
+    samples: int
+    sampling: SamplingParams
+    system: str | None
+    source: str
+
+    def messages(self, problem: dict[str, Any]) -> list[dict[str, str]]:
+        """The chat a student is asked: the benchmark's system prompt, if any, then the problem."""
+        system = [{"role": "system", "content": self.system}] if self.system else []
+        return system + [{"role": "user", "content": problem["prompt"]}]
+
+    def summary(self) -> dict[str, Any]:
+        """What summary.json records about the benchmark, so that a number can be read with its settings."""
+        return {
+            "format": self.format,
+            "domain": self.domain,
+            "group": self.group,
+            "problems": len(self.problems),
+            "k": self.samples,
+            "temperature": self.sampling.temperature,
+            "top_p": self.sampling.top_p,
+            "max_tokens": self.sampling.max_tokens,
+            "source": self.source,
+        }
+
+
+def _problem(source: str, domain: str, identifier: Any, prompt: str, answer: str | None, tests: list | None,
+             difficulty: float | None, subject: str | None, **meta: Any) -> dict[str, Any]:
+    """A problem record (docs/schema.md); the dataset's own id is kept when it has one."""
+    return {
+        "id": str(identifier) if identifier not in (None, "") else stable_id(source, domain, prompt),
+        "domain": domain,
+        "prompt": prompt,
+        "answer": answer,
+        "tests": tests,
+        "difficulty": difficulty,
+        "source": source,
+        "split": "eval",
+        "meta": json.dumps({"subject": subject, **meta}),
+    }
+
+
+def _function_test(test: str, entry_point: str | None = None) -> dict[str, Any]:
+    return {"input": None, "output": None, "entry_point": entry_point, "test": test}
+
+
+def math500_problem(row: dict[str, Any], source: str) -> dict[str, Any]:
+    """A MATH-500 row (problem, answer, subject, level, unique_id)."""
+    level = row.get("level")
+    return _problem(source, "math", row.get("unique_id"), MATH_TEMPLATE.format(problem=row["problem"]), str(row["answer"]), None,
+                    float(level) if level not in (None, "") else None, row.get("subject"))
+
+
+def aime_problem(row: dict[str, Any], source: str) -> dict[str, Any]:
+    """An AIME row (id, problem, answer; `part` I or II for 2025)."""
+    return _problem(source, "math", row.get("id"), MATH_TEMPLATE.format(problem=row["problem"]), str(row["answer"]).strip(), None,
+                    None, f"part {row['part']}" if row.get("part") else None)
+
+
+def humaneval_problem(row: dict[str, Any], source: str) -> dict[str, Any]:
+    """A HumanEval row: the model writes the whole function; the row's `check(candidate)` tests it."""
+    tests = [_function_test(row["test"], row["entry_point"])]
+    return _problem(source, "code", row["task_id"], CODE_TEMPLATE.format(prompt=row["prompt"].strip()), None, tests, None, None,
+                    entry_point=row["entry_point"])
+
+
+def mbpp_problem(row: dict[str, Any], source: str) -> dict[str, Any]:
+    """A sanitized-MBPP row: one function test per `assert` line, each preceded by the row's imports."""
+    imports = "\n".join(row.get("test_imports") or [])
+    tests = [_function_test(f"{imports}\n{line}".strip()) for line in row["test_list"]]
+    prompt = MBPP_TEMPLATE.format(prompt=row["prompt"], tests="\n".join(row["test_list"]))
+    return _problem(source, "code", row["task_id"], prompt, None, tests, None, None)
+
+
+def _lcb_prompt(row: dict[str, Any]) -> str:
+    starter = row.get("starter_code") or ""
+    if starter:
+        fmt = f"### Format: {LCB_WITH_STARTER}\n```python\n{starter}\n```\n\n"
+    else:
+        fmt = f"### Format: {LCB_WITHOUT_STARTER}\n```python\n# YOUR CODE HERE\n```\n\n"
+    return f"### Question:\n{row['question_content']}\n\n{fmt}### Answer: (use the provided format with backticks)\n\n"
+
+
+def _functional_tests(row: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    """LeetCode-style tests (one JSON argument a line) as asserts on `Solution().FUNC`.
+
+    LiveCodeBench's runner prepends a block of imports (typing, collections, ...) to every
+    program; rdistill runs the program as written, so one that uses `List` must import it.
+    """
+    func = json.loads(row.get("metadata") or "{}").get("func_name")
+    if not func:
+        raise DataError(f"{where}: functional tests need metadata.func_name")
+    cases = json.loads(row["public_test_cases"])
+    if row.get("private_test_cases"):
+        cases += [{"input": t["input"], "output": t["output"]} for t in decode_private_tests(row["private_test_cases"], f"{where}: private_test_cases")]
+    return [
+        _function_test(
+            "import json\n"
+            f"_args = [json.loads(line) for line in {case['input']!r}.splitlines() if line.strip()]\n"
+            f"assert Solution().{func}(*_args) == json.loads({case['output']!r})\n"
+        )
+        for case in cases
+    ]
+
+
+def livecodebench_problem(row: dict[str, Any], source: str) -> dict[str, Any]:
+    """A row of LiveCodeBench's code_generation_lite release: stdin/stdout tests, or functional ones for LeetCode."""
+    where = f"{source}: question {row.get('question_id')}"
+    public = json.loads(row["public_test_cases"])
+    functional = bool(public) and public[0].get("testtype") == "functional"
+    tests = _functional_tests(row, where) if functional else problem_tests(row, where)
+    difficulty = str(row.get("difficulty") or "").lower()
+    return _problem(source, "code", row.get("question_id"), _lcb_prompt(row), None, tests, LCB_DIFFICULTY.get(difficulty),
+                    row.get("platform"), level=difficulty or None, contest_date=str(row.get("contest_date") or "") or None)
+
+
+def mcq_problem(row: dict[str, Any], source: str) -> dict[str, Any]:
+    """An MMLU-style row (question, choices, answer as a letter or an index): the gold answer is the letter."""
+    choices = row["choices"]
+    answer = row["answer"]
+    letter = LETTERS[answer] if isinstance(answer, int) else str(answer).strip().upper()
+    listed = "\n".join(f"{LETTERS[index]}) {choice}" for index, choice in enumerate(choices))
+    return _problem(source, "mcq", row.get("id"), MCQ_TEMPLATE.format(question=row["question"], choices=listed), letter, None,
+                    None, row.get("subject"))
+
+
+# Defaults follow the common settings of the reasoning-distillation papers (docs: papers.md):
+# several samples for the 30-problem AIME sets, fewer for the larger sets, long generations.
+FORMATS: dict[str, Format] = {
+    "micro": Format(None, None, None, None),
+    "math500": Format("math", math500_problem, 4, 32768),
+    "aime": Format("math", aime_problem, 16, 32768),
+    "humaneval": Format("code", humaneval_problem, 4, 8192),
+    "mbpp": Format("code", mbpp_problem, 4, 8192),
+    "livecodebench": Format("code", livecodebench_problem, 4, 32768, system=LCB_SYSTEM),
+    "mcq": Format("mcq", mcq_problem, 1, 8192),
+}
+PAPERS_SAMPLING = SamplingParams(temperature=0.6, top_p=0.95)
+
+
+def sampling_of(spec: BenchmarkSpec, options: EvaluateOptions) -> tuple[int, SamplingParams]:
+    """(k, sampling) of a benchmark: its own settings, else its format's, else the micro-world's."""
+    fmt = FORMATS[spec.format]
+    base = options.sampling if spec.format == "micro" else PAPERS_SAMPLING.model_copy(update={"max_tokens": fmt.max_tokens, "seed": options.sampling.seed})
+    overrides = {key: getattr(spec, key) for key in ("max_tokens", "temperature", "top_p") if getattr(spec, key) is not None}
+    samples = spec.samples or fmt.samples or options.samples_per_problem
+    return samples, base.model_copy(update=overrides)
+
+
+def source_path(spec: BenchmarkSpec, where: str) -> Path:
+    """The local file a benchmark reads: `path` itself, or the test.jsonl in that folder."""
+    path = Path(spec.path)
+    path = path / "test.jsonl" if path.is_dir() else path
+    if not path.exists():
+        raise RecipeError(f"{where}.path: {path} not found")
+    return path
+
+
+def _hub_rows(spec: BenchmarkSpec) -> list[dict[str, Any]]:
+    """Rows of a hub dataset (network needed); imported here so offline runs never touch the hub client."""
+    from datasets import load_dataset
+
+    return [dict(row) for row in load_dataset(spec.hub, spec.hub_config, split=spec.hub_split)]
+
+
+def convert_rows(rows: list[dict[str, Any]], spec: BenchmarkSpec, source: str) -> list[dict[str, Any]]:
+    """Problems from a benchmark's raw rows; a row without a field the format needs is a DataError naming it."""
+    convert = FORMATS[spec.format].convert
+    problems = []
+    for number, row in enumerate(rows):
+        try:
+            problems.append(convert(row, source))
+        except KeyError as missing:
+            raise DataError(f"{source}: row {number}: missing field {missing} (format {spec.format!r})") from None
+        except (TypeError, ValueError, IndexError) as exc:
+            raise DataError(f"{source}: row {number}: {exc} (format {spec.format!r})") from None
+    return problems
+
+
+def _micro_problems(spec: BenchmarkSpec, run_dir: Path, where: str) -> list[dict[str, Any]]:
+    problems = read_records(run_dir / "problems.parquet", PROBLEM_COLUMNS)
+    chosen = [p for p in problems if p["split"] == "eval" and p["domain"] == spec.name]
+    if not chosen:
+        raise RecipeError(f"{where}.name: problems.parquet has no eval problems of domain {spec.name!r}")
+    return chosen
+
+
+def load_benchmark(spec: BenchmarkSpec, options: EvaluateOptions, run_dir: Path, where: str) -> Benchmark:
+    """A benchmark's problems (its first `limit` when set) with its template, domain and sampling."""
+    fmt = FORMATS[spec.format]
+    if spec.format == "micro":
+        source = str(Path(run_dir) / "problems.parquet")
+        problems = _micro_problems(spec, Path(run_dir), where)
+    elif spec.path:
+        source = str(source_path(spec, where))
+        problems = convert_rows(read_jsonl(Path(source)), spec, source)
+    elif spec.hub:
+        source = f"hub:{spec.hub}"
+        problems = convert_rows(_hub_rows(spec), spec, source)
+    else:
+        raise RecipeError(f"{where}: format {spec.format!r} needs a local `path` or a `hub` dataset name")
+    problems = problems[: spec.limit] if spec.limit else problems
+    _check_unique_ids(problems, source)
+    samples, sampling = sampling_of(spec, options)
+    domain = fmt.domain or problems[0]["domain"]
+    return Benchmark(spec.name, spec.format, domain, spec.group, problems, samples, sampling, fmt.system, source)
+
+
+def _check_unique_ids(problems: list[dict[str, Any]], source: str) -> None:
+    """Answers are stored and resumed by (problem id, sample): two problems with one id would overwrite each other."""
+    seen: set[str] = set()
+    for number, problem in enumerate(problems):
+        if problem["id"] in seen:
+            raise DataError(f"{source}: row {number}: duplicate problem id {problem['id']!r}")
+        seen.add(problem["id"])
