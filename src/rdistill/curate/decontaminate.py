@@ -1,0 +1,164 @@
+"""Decontamination: drop pool problems that overlap an evaluation item, and say which item.
+
+Two tests, as in the open-r1 and OLMo pipelines: the normalised text is equal to a benchmark
+item's, or they share a word n-gram (13 words by default). Normalisation makes the tests blind
+to case, spacing, punctuation and the names of one-letter variables, the cheap ways a copied
+problem gets disguised. N-grams are hashed and matched with numpy over the whole pool at
+once; a plain set of word tuples per problem costs several times more (benchmarks/curate.py).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rdistill.curate.text import normalise_words
+from rdistill.data import read_jsonl, read_parquet
+from rdistill.errors import DataError
+
+MASK = (1 << 64) - 1
+PRIME = np.uint64(1099511628211)
+
+
+@dataclass(frozen=True)
+class BenchmarkItem:
+    """One evaluation problem: which benchmark, its id there, and its text."""
+
+    benchmark: str
+    item_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Hit:
+    """Why a pool problem counts as contaminated: the test that fired and the item it matched."""
+
+    kind: str
+    item: BenchmarkItem
+    overlap: str
+
+    def describe(self) -> str:
+        """The reason written to selection.parquet."""
+        return f"contaminated: {self.kind} with {self.item.benchmark}/{self.item.item_id} ({self.overlap[:60]!r})"
+
+
+def _token_hashes(word_lists: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+    """Every word's 64-bit hash, concatenated, and the offsets where each text starts."""
+    lengths = np.fromiter((len(words) for words in word_lists), dtype=np.int64, count=len(word_lists))
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    flat = np.fromiter((hash(word) & MASK for words in word_lists for word in words), dtype=np.uint64, count=int(offsets[-1]))
+    return flat, offsets
+
+
+def _gram_hashes(flat: np.ndarray, offsets: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hashes of every n-word window that stays inside one text, and the index of that text."""
+    total = len(flat) - n + 1
+    if total <= 0:
+        return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
+    grams = np.zeros(total, dtype=np.uint64)
+    for shift in range(n):
+        grams = grams * PRIME + flat[shift : shift + total]
+    text_of = np.searchsorted(offsets, np.arange(total), side="right") - 1
+    inside = np.arange(total) + n <= offsets[text_of + 1]
+    return grams[inside], text_of[inside]
+
+
+def template_words(items: list[BenchmarkItem], share: float, smallest: int = 10) -> frozenset[str]:
+    """Words found in at least `share` of one benchmark's items: its template, not its content.
+
+    Benchmarks of fewer than `smallest` items have too few to tell template from content.
+    """
+    by_benchmark: dict[str, list[set[str]]] = {}
+    for item in items:
+        by_benchmark.setdefault(item.benchmark, []).append(set(normalise_words(item.text)))
+    template: set[str] = set()
+    for word_sets in by_benchmark.values():
+        if len(word_sets) >= smallest:
+            counts = Counter(word for words in word_sets for word in words)
+            template |= {word for word, count in counts.items() if count >= share * len(word_sets)}
+    return frozenset(template)
+
+
+class BenchmarkIndex:
+    """Normalised texts and n-gram hashes of every evaluation item, for matching a whole pool at once.
+
+    Template words are left out of the n-grams, and n-grams shared by `boilerplate_items` items
+    or more are dropped from the index: both are the benchmark's template, and a pool problem
+    that shares only them has copied nothing.
+    """
+
+    def __init__(self, items: list[BenchmarkItem], n: int, boilerplate_items: int = 3, template_share: float = 0.5) -> None:
+        self.items = items
+        self.n = n
+        words = [normalise_words(item.text) for item in items]
+        self.exact = {" ".join(w): index for index, w in reversed(list(enumerate(words)))}
+        self.template = template_words(items, template_share)
+        self.content = [self.strip(w) for w in words]
+        # Items shorter than n content words can only match exactly: a shorter window would
+        # flag any problem that shares a common phrase.
+        flat, offsets = _token_hashes(self.content)
+        hashes, owner = _gram_hashes(flat, offsets, n)
+        first: dict[int, int] = {}
+        owners: dict[int, set[int]] = {}
+        for value, position in zip(hashes.tolist(), owner.tolist()):
+            first.setdefault(value, position)
+            owners.setdefault(value, set()).add(position)
+        self.grams = {value: index for value, index in first.items() if len(owners[value]) < boilerplate_items}
+
+    def strip(self, words: list[str]) -> list[str]:
+        """The words that are content, template words left out."""
+        return [word for word in words if word not in self.template]
+
+    def match(self, texts: list[str]) -> dict[int, Hit]:
+        """Position in `texts` -> its hit: an exact match, else the first shared n-gram found."""
+        hits: dict[int, Hit] = {}
+        word_lists = []
+        for position, text in enumerate(texts):
+            words = normalise_words(text)
+            index = self.exact.get(" ".join(words))
+            if index is not None and words:
+                hits[position] = Hit("exact match", self.items[index], " ".join(words))
+            word_lists.append(self.strip(words))
+        flat, offsets = _token_hashes(word_lists)
+        hashes, owner = _gram_hashes(flat, offsets, self.n)
+        known = np.fromiter(self.grams.keys(), dtype=np.uint64, count=len(self.grams))
+        for found in np.flatnonzero(np.isin(hashes, known)).tolist():
+            position = int(owner[found])
+            if position not in hits and (hit := self._confirm(word_lists[position], self.grams[int(hashes[found])])):
+                hits[position] = hit
+        return hits
+
+    def _confirm(self, words: list[str], index: int) -> Hit | None:
+        """The hit, checked word by word so that a hash collision never drops a problem."""
+        item_words = self.content[index]
+        n = self.n
+        grams = {tuple(item_words[i : i + n]) for i in range(len(item_words) - n + 1)}
+        for start in range(len(words) - n + 1):
+            window = tuple(words[start : start + n])
+            if window in grams:
+                return Hit(f"{n}-gram overlap", self.items[index], " ".join(window))
+        return None
+
+
+def read_benchmark_file(path: Path, text_fields: list[str]) -> list[BenchmarkItem]:
+    """Evaluation items of a JSON Lines or Parquet file; the benchmark is named after its folder and file."""
+    path = Path(path)
+    rows = read_parquet(path) if path.suffix == ".parquet" else read_jsonl(path)
+    name = f"{path.parent.name}/{path.stem}"
+    items = []
+    for number, row in enumerate(rows):
+        field = next((key for key in text_fields if isinstance(row.get(key), str)), None)
+        if field is None:
+            raise DataError(f"{path}: row {number}: no text field (looked for {', '.join(text_fields)}; set curate.decontaminate.text_fields)")
+        item_id = row.get("unique_id") or row.get("id") or row.get("task_id") or str(number)
+        items.append(BenchmarkItem(name, str(item_id), row[field]))
+    return items
+
+
+def eval_items(problems: list[dict[str, Any]]) -> list[BenchmarkItem]:
+    """The run's own evaluation split, one benchmark per domain (as the evaluate stage groups them)."""
+    return [BenchmarkItem(f"eval/{p['domain']}", p["id"], p["prompt"]) for p in problems if p["split"] == "eval"]
