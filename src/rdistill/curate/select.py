@@ -1,9 +1,10 @@
-"""Selection to a budget: a strategy orders the problems, traces enter round-robin, quotas split the budget.
+"""Selection to a budget: a strategy orders the problems, their traces fill the budget, quotas split it.
 
-Every strategy only *orders* problems. The budget is then filled in passes: the first trace of
-every problem in that order, then the second of each, and so on, so that a small budget covers
-as many problems as it can (question diversity matters more than traces per question in
-OpenCodeReasoning). With domain quotas (DED) each domain fills its share of the budget from its
+Every strategy only *orders* problems. With a trajectory cap k, each problem in that order
+brings its k traces (DED's several trajectories per problem). Without one, the budget fills in
+passes: the first trace of every problem, then the second of each, and so on, so that a small
+budget covers as many problems as it can (question diversity matters more than traces per
+question in OpenCodeReasoning). With domain quotas (DED) each domain fills its share of the budget from its
 own order; a domain that runs out leaves its shortfall to the others, largest quota first.
 """
 
@@ -147,8 +148,14 @@ def order_problems(candidates: list[Candidate], options: CurateOptions, count: i
     return s1_order(candidates, rng)
 
 
-def round_robin(ordered: list[Candidate]) -> list[tuple[Candidate, dict[str, Any]]]:
-    """(problem, trace) pairs in budget order: every problem's first trace, then every second, ..."""
+def budget_order(ordered: list[Candidate], problem_major: bool) -> list[tuple[Candidate, dict[str, Any]]]:
+    """(problem, trace) pairs in the order they fill the budget.
+
+    Problem-major (a trajectory cap is set: each chosen problem brings its k traces) or
+    round-robin (no cap: every problem's first trace, then every second, and so on).
+    """
+    if problem_major:
+        return [(c, trace) for c in ordered for trace in c.traces]
     return [(c, c.traces[depth]) for depth in range(max((len(c.traces) for c in ordered), default=0)) for c in ordered if depth < len(c.traces)]
 
 
@@ -163,14 +170,16 @@ def quota_targets(budget: int, quotas: dict[str, float]) -> dict[str, int]:
 
 def select_budget(candidates: list[Candidate], options: CurateOptions) -> tuple[list[tuple[Candidate, dict[str, Any]]], dict[str, Any]]:
     """The chosen (problem, trace) pairs, exactly the budget when enough are eligible, and how quotas fared."""
+    problem_major = options.trajectories.per_problem is not None or bool(options.trajectories.per_level)
     if not options.quotas:
         ordered = order_problems(candidates, options, options.budget, random.Random(f"{options.seed}-all"))
-        return round_robin(ordered)[: options.budget], {}
+        return budget_order(ordered, problem_major)[: options.budget], {}
     targets = quota_targets(options.budget, options.quotas)
     sequences = {}
     for domain in sorted(options.quotas):
         members = [c for c in candidates if c.domain == domain]
-        sequences[domain] = round_robin(order_problems(members, options, targets[domain], random.Random(f"{options.seed}-{domain}")))
+        ordered = order_problems(members, options, targets[domain], random.Random(f"{options.seed}-{domain}"))
+        sequences[domain] = budget_order(ordered, problem_major)
     taken = {domain: min(targets[domain], len(sequences[domain])) for domain in sequences}
     shortfall = options.budget - sum(taken.values())
     for domain in sorted(sequences, key=lambda d: (-options.quotas[d], d)):
