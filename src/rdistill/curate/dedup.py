@@ -39,7 +39,8 @@ def near_duplicates(keys: list[str], texts: list[str], options: DedupOptions) ->
     """
     shingle_sets = [shingles(text, options.shingle) for text in texts]
     signatures = MinHash.bulk([list(s) for s in shingle_sets], num_perm=options.num_perm, hashfunc=_identity)
-    lsh = MinHashLSH(threshold=options.threshold, num_perm=options.num_perm)
+    # Weighted towards recall: a false candidate costs one exact Jaccard, a missed pair a duplicate.
+    lsh = MinHashLSH(threshold=options.threshold, num_perm=options.num_perm, weights=(0.1, 0.9))
     position = {key: index for index, key in enumerate(keys)}
     duplicate_of: dict[str, str] = {}
     for index, (key, signature) in enumerate(zip(keys, signatures)):
