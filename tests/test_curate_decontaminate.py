@@ -9,7 +9,7 @@ import pytest
 from curation_data import DATA, MATH_FILES, clean_pool, disguises, math_problems
 from rdistill.config import DecontaminateOptions, DedupOptions
 from rdistill.curate.decontaminate import BenchmarkIndex, read_benchmark_file
-from rdistill.curate.dedup import jaccard, near_duplicates, shingles
+from rdistill.curate.dedup import jaccard, near_duplicates, shingle_hashes
 
 needs_data = pytest.mark.skipif(not DATA.exists(), reason="../shared/data is not beside the checkout (set RDISTILL_SHARED_DATA)")
 
@@ -59,7 +59,8 @@ def test_minhash_finds_planted_near_duplicates_and_keeps_one_of_each():
         words[rng.randrange(len(words))] = "(reworded)"
         planted.append(" ".join(words) + (" Explain." if number % 2 else ""))
     options = DedupOptions()
-    similarity = [jaccard(shingles(a, options.shingle), shingles(b, options.shingle)) for a, b in zip(originals, planted)]
+    hashes = shingle_hashes(originals + planted, options.shingle)
+    similarity = [jaccard(a, b) for a, b in zip(hashes[: len(originals)], hashes[len(originals) :])]
     pool = originals + [text for text in problems if text not in originals][:300] + planted
     keys = [f"p{i}" for i in range(len(pool) - len(planted))] + [f"d{i}" for i in range(len(planted))]
     found = near_duplicates(keys, pool, options)

@@ -1,34 +1,55 @@
 """Near-duplicate removal: MinHash LSH over word shingles, one representative kept per cluster.
 
-LSH proposes candidates from MinHash signatures; each is confirmed by the exact Jaccard
-similarity of the shingle sets, so the estimate's noise (about ±0.04 at 128 permutations)
-never merges short, templated problems that differ in one step. Shingles are hashed with
-CRC-32, not Python's salted `hash`, so the clusters are the same in every process.
+datasketch computes the signatures and the LSH index proposes candidates; each candidate is
+confirmed by the exact Jaccard similarity of the shingle sets, so the estimate's noise (about
+±0.04 at 128 permutations) never merges short, templated problems that differ in one step.
+Shingle hashes are computed for the whole pool at once with numpy from CRC-32 word hashes (not
+Python's salted `hash`), so the clusters are the same in every process.
 """
 
 from __future__ import annotations
 
 import zlib
 
+import numpy as np
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from rdistill.config import DedupOptions
-from rdistill.curate.text import normalise_words, word_ngrams
+from rdistill.curate.text import normalise_words
+
+MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
 def _identity(value: int) -> int:
     return value
 
 
-def shingles(text: str, size: int) -> set[int]:
-    """CRC-32 hashes of the text's word shingles."""
-    return {zlib.crc32(gram.encode()) for gram in word_ngrams(normalise_words(text), size)}
+def shingle_hashes(texts: list[str], size: int) -> list[np.ndarray]:
+    """Per text, the distinct 32-bit hashes of its `size`-word shingles (the whole text if shorter)."""
+    word_ids: dict[str, int] = {}
+    word_lists = [normalise_words(text) for text in texts]
+    lengths = np.fromiter((len(words) for words in word_lists), dtype=np.int64, count=len(texts))
+    flat = np.fromiter(
+        (word_ids.setdefault(word, zlib.crc32(word.encode())) for words in word_lists for word in words), dtype=np.uint64, count=int(lengths.sum())
+    )
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    result = []
+    for start, length in zip(offsets[:-1].tolist(), lengths.tolist()):
+        words = flat[start : start + length]
+        width = min(size, length)
+        count = length - width + 1
+        hashes = np.zeros(max(count, 0), dtype=np.uint64)
+        for shift in range(width):
+            hashes = (hashes * MIX) ^ words[shift : shift + count]
+        result.append(np.unique(hashes >> np.uint64(32)))
+    return result
 
 
-def jaccard(first: set[int], second: set[int]) -> float:
-    """Exact Jaccard similarity of two shingle sets."""
-    union = len(first | second)
-    return len(first & second) / union if union else 1.0
+def jaccard(first: np.ndarray, second: np.ndarray) -> float:
+    """Exact Jaccard similarity of two sorted, distinct hash arrays."""
+    shared = len(np.intersect1d(first, second, assume_unique=True))
+    union = len(first) + len(second) - shared
+    return shared / union if union else 1.0
 
 
 def near_duplicates(keys: list[str], texts: list[str], options: DedupOptions) -> dict[str, str]:
@@ -37,16 +58,16 @@ def near_duplicates(keys: list[str], texts: list[str], options: DedupOptions) ->
     Texts are visited in the given order and only representatives enter the index, so the
     first text of a cluster represents it; the earliest confirmed representative wins.
     """
-    shingle_sets = [shingles(text, options.shingle) for text in texts]
-    signatures = MinHash.bulk([list(s) for s in shingle_sets], num_perm=options.num_perm, hashfunc=_identity)
+    shingles = shingle_hashes(texts, options.shingle)
+    signatures = MinHash.bulk([s.tolist() for s in shingles], num_perm=options.num_perm, hashfunc=_identity)
     # Weighted towards recall: a false candidate costs one exact Jaccard, a missed pair a duplicate.
     lsh = MinHashLSH(threshold=options.threshold, num_perm=options.num_perm, weights=(0.1, 0.9))
     position = {key: index for index, key in enumerate(keys)}
     duplicate_of: dict[str, str] = {}
     for index, (key, signature) in enumerate(zip(keys, signatures)):
-        similar = [match for match in lsh.query(signature) if jaccard(shingle_sets[index], shingle_sets[position[match]]) >= options.threshold]
+        similar = [match for match in lsh.query(signature) if jaccard(shingles[index], shingles[position[match]]) >= options.threshold]
         if similar:
             duplicate_of[key] = min(similar, key=position.__getitem__)
-        elif key not in position or position[key] == index:
+        elif position[key] == index:
             lsh.insert(key, LeanMinHash(signature))
     return duplicate_of
