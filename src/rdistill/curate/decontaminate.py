@@ -3,8 +3,11 @@
 Two tests, as in the open-r1 and OLMo pipelines: the normalised text is equal to a benchmark
 item's, or they share a word n-gram (13 words by default). Normalisation makes the tests blind
 to case, spacing, punctuation and the names of one-letter variables, the cheap ways a copied
-problem gets disguised. N-grams are hashed and matched with numpy over the whole pool at
-once; a plain set of word tuples per problem costs several times more (benchmarks/curate.py).
+problem gets disguised; the benchmarks' template words (those in half of a benchmark's items)
+are left out of the n-grams so that shared boilerplate never counts as a copy. The whole pool
+is normalised with pyarrow and its n-grams hashed and matched with numpy at once; a Python set
+of word tuples per problem is slower (benchmarks/curate.py). Every hash hit is confirmed word
+by word, so a hash collision never drops a problem.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from rdistill.curate.text import normalise_words
+from rdistill.curate.text import normalise_batch
 from rdistill.data import read_jsonl, read_parquet
 from rdistill.errors import DataError
 
@@ -46,12 +49,44 @@ class Hit:
         return f"contaminated: {self.kind} with {self.item.benchmark}/{self.item.item_id} ({self.overlap[:60]!r})"
 
 
-def _token_hashes(word_lists: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
-    """Every word's 64-bit hash, concatenated, and the offsets where each text starts."""
-    lengths = np.fromiter((len(words) for words in word_lists), dtype=np.int64, count=len(word_lists))
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
-    flat = np.fromiter((hash(word) & MASK for words in word_lists for word in words), dtype=np.uint64, count=int(offsets[-1]))
-    return flat, offsets
+@dataclass
+class Encoded:
+    """Texts as word ids (all words, and content words only) with per-text offsets and word hashes."""
+
+    vocabulary: list[str]
+    ids: np.ndarray
+    offsets: np.ndarray
+    content_ids: np.ndarray
+    content_offsets: np.ndarray
+    hashes: np.ndarray
+
+    def words(self, text: int, content: bool = False) -> list[str]:
+        """The (content) words of one text."""
+        ids, offsets = (self.content_ids, self.content_offsets) if content else (self.ids, self.offsets)
+        return [self.vocabulary[index] for index in ids[offsets[text] : offsets[text + 1]].tolist()]
+
+
+def encode(texts: list[str], template: frozenset[str]) -> Encoded:
+    """Normalise every text at once; template words are left out of the content view."""
+    vocabulary, ids, offsets = normalise_batch(texts)
+    hashes = np.fromiter((hash(word) & MASK for word in vocabulary), dtype=np.uint64, count=len(vocabulary))
+    is_template = np.fromiter((word in template for word in vocabulary), dtype=bool, count=len(vocabulary))
+    keep = ~is_template[ids] if len(ids) else np.zeros(0, dtype=bool)
+    content_offsets = np.concatenate([[0], np.cumsum(keep)])[offsets]
+    return Encoded(vocabulary, ids, offsets, ids[keep], content_offsets, hashes)
+
+
+def _sequence_hashes(flat: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """One hash per text of its whole word sequence (0 for an empty text)."""
+    lengths = np.diff(offsets)
+    result = np.zeros(len(lengths), dtype=np.uint64)
+    if len(flat) == 0:
+        return result
+    text_of = np.repeat(np.arange(len(lengths)), lengths)
+    weights = np.power(PRIME, (np.arange(len(flat)) - offsets[text_of]).astype(np.uint64))
+    filled = lengths > 0
+    result[filled] = np.add.reduceat(flat * weights, offsets[:-1][filled]) ^ lengths[filled].astype(np.uint64)
+    return result
 
 
 def _gram_hashes(flat: np.ndarray, offsets: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -67,14 +102,14 @@ def _gram_hashes(flat: np.ndarray, offsets: np.ndarray, n: int) -> tuple[np.ndar
     return grams[inside], text_of[inside]
 
 
-def template_words(items: list[BenchmarkItem], share: float, smallest: int = 10) -> frozenset[str]:
+def template_words(items: list[BenchmarkItem], word_lists: list[list[str]], share: float, smallest: int = 10) -> frozenset[str]:
     """Words found in at least `share` of one benchmark's items: its template, not its content.
 
     Benchmarks of fewer than `smallest` items have too few to tell template from content.
     """
     by_benchmark: dict[str, list[set[str]]] = {}
-    for item in items:
-        by_benchmark.setdefault(item.benchmark, []).append(set(normalise_words(item.text)))
+    for item, words in zip(items, word_lists):
+        by_benchmark.setdefault(item.benchmark, []).append(set(words))
     template: set[str] = set()
     for word_sets in by_benchmark.values():
         if len(word_sets) >= smallest:
@@ -84,24 +119,25 @@ def template_words(items: list[BenchmarkItem], share: float, smallest: int = 10)
 
 
 class BenchmarkIndex:
-    """Normalised texts and n-gram hashes of every evaluation item, for matching a whole pool at once.
+    """Whole-text and n-gram hashes of every evaluation item, for matching a whole pool at once.
 
-    Template words are left out of the n-grams, and n-grams shared by `boilerplate_items` items
-    or more are dropped from the index: both are the benchmark's template, and a pool problem
-    that shares only them has copied nothing.
+    N-grams shared by `boilerplate_items` items or more are dropped from the index: they are the
+    benchmark's template (AIME's "where m and n are relatively prime positive integers"), and a
+    pool problem that shares only them has copied nothing. Items with fewer than n content
+    words can only match exactly: a shorter window would flag any problem sharing a phrase.
     """
 
     def __init__(self, items: list[BenchmarkItem], n: int, boilerplate_items: int = 3, template_share: float = 0.5) -> None:
         self.items = items
         self.n = n
-        words = [normalise_words(item.text) for item in items]
-        self.exact = {" ".join(w): index for index, w in reversed(list(enumerate(words)))}
-        self.template = template_words(items, template_share)
-        self.content = [self.strip(w) for w in words]
-        # Items shorter than n content words can only match exactly: a shorter window would
-        # flag any problem that shares a common phrase.
-        flat, offsets = _token_hashes(self.content)
-        hashes, owner = _gram_hashes(flat, offsets, n)
+        plain = encode([item.text for item in items], frozenset())
+        self.template = template_words(items, [plain.words(i) for i in range(len(items))], template_share)
+        encoded = encode([item.text for item in items], self.template)
+        self.words = [encoded.words(i) for i in range(len(items))]
+        self.content = [encoded.words(i, content=True) for i in range(len(items))]
+        self.exact = {" ".join(words): index for index, words in reversed(list(enumerate(self.words)))}
+        self.sequences = np.unique(_sequence_hashes(encoded.hashes[encoded.ids], encoded.offsets))
+        hashes, owner = _gram_hashes(encoded.hashes[encoded.content_ids], encoded.content_offsets, n)
         first: dict[int, int] = {}
         owners: dict[int, set[int]] = {}
         for value, position in zip(hashes.tolist(), owner.tolist()):
@@ -115,25 +151,23 @@ class BenchmarkIndex:
 
     def match(self, texts: list[str]) -> dict[int, Hit]:
         """Position in `texts` -> its hit: an exact match, else the first shared n-gram found."""
+        pool = encode(texts, self.template)
         hits: dict[int, Hit] = {}
-        word_lists = []
-        for position, text in enumerate(texts):
-            words = normalise_words(text)
-            index = self.exact.get(" ".join(words))
-            if index is not None and words:
-                hits[position] = Hit("exact match", self.items[index], " ".join(words))
-            word_lists.append(self.strip(words))
-        flat, offsets = _token_hashes(word_lists)
-        hashes, owner = _gram_hashes(flat, offsets, self.n)
+        sequences = _sequence_hashes(pool.hashes[pool.ids], pool.offsets)
+        for position in np.flatnonzero(np.isin(sequences, self.sequences) & (np.diff(pool.offsets) > 0)).tolist():
+            words = " ".join(pool.words(position))
+            if words in self.exact:
+                hits[position] = Hit("exact match", self.items[self.exact[words]], words)
+        hashes, owner = _gram_hashes(pool.hashes[pool.content_ids], pool.content_offsets, self.n)
         known = np.fromiter(self.grams.keys(), dtype=np.uint64, count=len(self.grams))
         for found in np.flatnonzero(np.isin(hashes, known)).tolist():
             position = int(owner[found])
-            if position not in hits and (hit := self._confirm(word_lists[position], self.grams[int(hashes[found])])):
+            if position not in hits and (hit := self._confirm(pool.words(position, content=True), self.grams[int(hashes[found])])):
                 hits[position] = hit
         return hits
 
     def _confirm(self, words: list[str], index: int) -> Hit | None:
-        """The hit, checked word by word so that a hash collision never drops a problem."""
+        """The hit, checked word by word."""
         item_words = self.content[index]
         n = self.n
         grams = {tuple(item_words[i : i + n]) for i in range(len(item_words) - n + 1)}

@@ -15,7 +15,7 @@ import numpy as np
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from rdistill.config import DedupOptions
-from rdistill.curate.text import normalise_words
+from rdistill.curate.text import normalise_batch
 
 MIX = np.uint64(0x9E3779B97F4A7C15)
 
@@ -26,13 +26,10 @@ def _identity(value: int) -> int:
 
 def shingle_hashes(texts: list[str], size: int) -> list[np.ndarray]:
     """Per text, the distinct 32-bit hashes of its `size`-word shingles (the whole text if shorter)."""
-    word_ids: dict[str, int] = {}
-    word_lists = [normalise_words(text) for text in texts]
-    lengths = np.fromiter((len(words) for words in word_lists), dtype=np.int64, count=len(texts))
-    flat = np.fromiter(
-        (word_ids.setdefault(word, zlib.crc32(word.encode())) for words in word_lists for word in words), dtype=np.uint64, count=int(lengths.sum())
-    )
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    vocabulary, ids, offsets = normalise_batch(texts)
+    word_hashes = np.fromiter((zlib.crc32(word.encode()) for word in vocabulary), dtype=np.uint64, count=len(vocabulary))
+    flat = word_hashes[ids]
+    lengths = np.diff(offsets)
     result = []
     for start, length in zip(offsets[:-1].tolist(), lengths.tolist()):
         words = flat[start : start + length]

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from rdistill.config import CurateOptions, FilterOptions
-from rdistill.curate.text import normalise_words
 from rdistill.errors import RecipeError
 
 REPETITION_WORDS = 4
@@ -24,7 +23,7 @@ def assistant_message(rollout: dict[str, Any]) -> str:
 
 def repetition(text: str) -> float:
     """Share of the text's word 4-grams that repeat an earlier one: near 1 for a trace stuck in a loop."""
-    words = normalise_words(text)
+    words = text.lower().split()
     total = len(words) - REPETITION_WORDS + 1
     if total <= 1:
         return 0.0

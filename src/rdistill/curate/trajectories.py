@@ -1,6 +1,6 @@
 """Traces per problem: keep the k most different acceptable traces (DED's diverse trajectories).
 
-Distance between two traces is the Jaccard distance of their word 3-gram sets; the traces are
+Distance between two traces is the Jaccard distance of their (whitespace) word 3-gram sets; the traces are
 ordered farthest-first from a seeded start (greedy k-center), so that any prefix of the order
 is a spread-out choice, and capped at k, which may depend on the problem's difficulty level.
 """
@@ -11,7 +11,7 @@ import random
 from typing import Any
 
 from rdistill.config import TrajectoryOptions
-from rdistill.curate.text import normalise_words, word_ngrams
+from rdistill.curate.text import word_ngrams
 
 TRACE_SHINGLE = 3
 
@@ -26,7 +26,7 @@ def diverse_order(traces: list[dict[str, Any]], rng: random.Random) -> list[dict
     """Traces farthest-first: a seeded first one, then each time the one farthest from all already chosen."""
     if len(traces) <= 1:
         return list(traces)
-    grams = [word_ngrams(normalise_words(f"{t['reasoning']}\n{t['response']}"), TRACE_SHINGLE) for t in traces]
+    grams = [word_ngrams(f"{t['reasoning']}\n{t['response']}".lower().split(), TRACE_SHINGLE) for t in traces]
     order = [rng.randrange(len(traces))]
     nearest = [trace_distance(grams[order[0]], g) for g in grams]
     while len(order) < len(traces):
