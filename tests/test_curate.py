@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from rdistill.config import CurateOptions, TeachersOptions
-from rdistill.curate import assistant_message, curate, funnel
+from rdistill.curate import assistant_message, curate, funnel, run
 from rdistill.curate.difficulty import bin_labels, bin_pass_rates, label
 from rdistill.curate.trajectories import diverse_order
 from rdistill.errors import RecipeError
@@ -194,3 +194,14 @@ def test_teacher_scores_and_choice():
     assert choose(scores, TeachersOptions(teacher="b"))[0] == ["b"]
     with pytest.raises(RecipeError, match="teachers.teacher"):
         choose(scores, TeachersOptions(teacher="nobody"))
+
+
+def test_extra_benchmark_files_decontaminate_and_a_missing_one_is_a_recipe_error(tmp_path):
+    rows, problems = world()
+    bench = tmp_path / "aime" / "test.jsonl"
+    bench.parent.mkdir()
+    bench.write_text(json.dumps({"id": "q7", "problem": problems["code5"]["prompt"].upper()}) + "\n")
+    curate(rows, problems, {"a", "b", "c"}, CurateOptions(decontaminate={"extra_files": [bench]}))
+    assert {r["matched"].split(" (")[0] for r in rows if r["problem_id"] == "code5"} == {"contaminated: exact match with aime/test/q7"}
+    with pytest.raises(RecipeError, match="extra_files: .*nowhere.jsonl not found"):
+        run(CurateOptions(decontaminate={"extra_files": [tmp_path / "nowhere.jsonl"]}), tmp_path)

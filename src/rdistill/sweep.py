@@ -174,9 +174,9 @@ def run_sweep(recipe: Recipe, run_dir: Path | None = None, force: bool = False, 
     recipes = [(cell, cell_recipe(recipe, cell, parent)) for cell in grid]
     parent.mkdir(parents=True, exist_ok=True)
     save_resolved_recipe(recipe, parent)
+    if console is not None:
+        console.rule(f"[bold]parent run: {', '.join(UPSTREAM_STAGES)}")
     for stage in UPSTREAM_STAGES:
-        if console is not None:
-            console.rule(f"[bold]{stage}")
         run_one(stage, recipe, parent, force, console)
     results = []
     for number, (cell, sub_recipe) in enumerate(recipes, start=1):

@@ -28,6 +28,7 @@ from rdistill.curate.select import Candidate, select_budget, topic_of
 from rdistill.curate.trajectories import arrange
 from rdistill.data import PROBLEM_COLUMNS, VERIFIED_COLUMNS, read_records, write_json, write_jsonl, write_parquet
 from rdistill.data.manifest import run_stage
+from rdistill.errors import DataError, RecipeError
 
 SFT_OUTPUT = "sft.jsonl"
 SELECTION_OUTPUT = "selection.parquet"
@@ -182,10 +183,16 @@ def run(options: CurateOptions, run_dir: Path, force: bool = False, log=print) -
     """Write `sft.jsonl`, `selection.parquet` (a reason for every rollout) and `curation.json` (funnel, histograms)."""
     run_dir = Path(run_dir)
     extra_inputs = [str(path) for path in options.decontaminate.extra_files]
+    for path in options.decontaminate.extra_files:
+        if not Path(path).is_file():
+            raise RecipeError(f"curate.decontaminate.extra_files: {path} not found")
 
     def work() -> dict[str, Any]:
         rows = read_records(run_dir / "verified.parquet", VERIFIED_COLUMNS)
         problems = {p["id"]: p for p in read_records(run_dir / "problems.parquet", PROBLEM_COLUMNS)}
+        unknown = next((number for number, row in enumerate(rows) if row["problem_id"] not in problems), None)
+        if unknown is not None:
+            raise DataError(f"{run_dir / 'verified.parquet'}: row {unknown}: problem_id {rows[unknown]['problem_id']!r} is not in problems.parquet")
         chosen = set(json.loads((run_dir / "teachers.json").read_text())["chosen"])
         kept, details = curate(rows, problems, chosen, options)
         write_jsonl([sft_example(row) for row in kept], run_dir / SFT_OUTPUT)
