@@ -119,7 +119,7 @@ class DedupOptions(Options):
     enabled: bool = Field(True, description="Keep one representative per cluster of near-duplicate problems.")
     threshold: float = Field(0.8, gt=0, le=1, description="Estimated Jaccard similarity of word shingles above which two problems are near-duplicates.")
     shingle: int = Field(3, ge=1, description="Words per shingle.")
-    num_perm: int = Field(128, ge=16, description="MinHash permutations (more: a finer similarity estimate, slower).")
+    num_perm: int = Field(64, ge=16, description="MinHash permutations; candidates are confirmed by their exact Jaccard similarity, so more only cost time.")
 
 
 class FilterOptions(Options):

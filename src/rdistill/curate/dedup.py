@@ -25,21 +25,29 @@ def _identity(value: int) -> int:
 
 
 def shingle_hashes(texts: list[str], size: int) -> list[np.ndarray]:
-    """Per text, the distinct 32-bit hashes of its `size`-word shingles (the whole text if shorter)."""
+    """Per text, the sorted distinct 32-bit hashes of its `size`-word shingles (the whole text if shorter)."""
     vocabulary, ids, offsets = normalise_batch(texts)
     word_hashes = np.fromiter((zlib.crc32(word.encode()) for word in vocabulary), dtype=np.uint64, count=len(vocabulary))
     flat = word_hashes[ids]
     lengths = np.diff(offsets)
-    result = []
-    for start, length in zip(offsets[:-1].tolist(), lengths.tolist()):
-        words = flat[start : start + length]
-        width = min(size, length)
-        count = length - width + 1
-        hashes = np.zeros(max(count, 0), dtype=np.uint64)
-        for shift in range(width):
-            hashes = (hashes * MIX) ^ words[shift : shift + count]
-        result.append(np.unique(hashes >> np.uint64(32)))
-    return result
+    # A text shorter than `size` words is one shingle of all its words: pad its window with zeros.
+    padded_lengths = np.maximum(lengths, np.minimum(size, np.maximum(lengths, 1)))
+    padded_offsets = np.concatenate([[0], np.cumsum(padded_lengths + size - 1)])
+    padded = np.zeros(int(padded_offsets[-1]), dtype=np.uint64)
+    text_of_word = np.repeat(np.arange(len(texts)), lengths)
+    padded[padded_offsets[text_of_word] + (np.arange(len(flat)) - offsets[text_of_word])] = flat
+    windows = len(padded) - size + 1
+    hashes = np.zeros(max(windows, 0), dtype=np.uint64)
+    for shift in range(size):
+        hashes = (hashes ^ padded[shift : shift + windows]) * MIX
+    starts = np.arange(max(windows, 0))
+    text_of = np.searchsorted(padded_offsets, starts, side="right") - 1
+    inside = starts - padded_offsets[text_of] < np.maximum(lengths - size + 1, 1)[text_of]
+    keys = (text_of[inside].astype(np.uint64) << np.uint64(32)) | (hashes[inside] >> np.uint64(32))
+    keys = np.unique(keys)
+    owner = (keys >> np.uint64(32)).astype(np.int64)
+    values = keys & np.uint64(0xFFFFFFFF)
+    return np.split(values, np.searchsorted(owner, np.arange(1, len(texts))))
 
 
 def jaccard(first: np.ndarray, second: np.ndarray) -> float:
