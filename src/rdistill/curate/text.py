@@ -22,8 +22,8 @@ def normalise_batch(texts: list[str]) -> tuple[list[str], np.ndarray, np.ndarray
     equating the English article with a variable.
     """
     column = pc.utf8_lower(pc.utf8_normalize(pa.array(texts, type=pa.large_string()), "NFKC"))
-    column = pc.replace_substring_regex(column, r"([0-9]+)", r" \1 ")
-    column = pc.replace_substring_regex(column, r"[^\p{L}0-9]+", " ")
+    # One pass: a run of digits gets spaces around it, anything but letters and digits becomes a space.
+    column = pc.replace_substring_regex(column, r"([0-9]+)|[^\p{L}0-9]+", r" \1 ")
     words = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(column))
     encoded = pc.dictionary_encode(words.flatten())
     vocabulary = [VARIABLE if len(word) == 1 and word.isalpha() else word for word in encoded.dictionary.to_pylist()]
