@@ -205,3 +205,20 @@ def test_extra_benchmark_files_decontaminate_and_a_missing_one_is_a_recipe_error
     assert {r["matched"].split(" (")[0] for r in rows if r["problem_id"] == "code5"} == {"contaminated: exact match with aime/test/q7"}
     with pytest.raises(RecipeError, match="extra_files: .*nowhere.jsonl not found"):
         run(CurateOptions(decontaminate={"extra_files": [tmp_path / "nowhere.jsonl"]}), tmp_path)
+
+
+def test_token_bounds_count_in_the_students_tokenizer(tmp_path):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    rows, problems = world()
+    words = {w for row in rows for w in f"<think> {row['reasoning']} </think> {row['response']}".split()}
+    backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(sorted(words | {"[UNK]"}))}, unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]").save_pretrained(tmp_path / "tok")
+    options = CurateOptions(budget=1000, filters={"tokenizer": str(tmp_path / "tok"), "min_tokens": 10, "max_tokens": 30}, dedup={"enabled": False})
+    kept, _ = curate(rows, problems, {"a", "b", "c"}, options)
+    assert kept and all(10 <= row["student_tokens"] <= 30 for row in kept)
+    assert {row["why"] for row in rows if row["step"] == "filters" and row["correct"]} == {"too short (under 10 student tokens)", "too long (over 30 student tokens)"}
+    with pytest.raises(RecipeError, match="curate.filters.tokenizer"):
+        curate(rows, problems, {"a"}, CurateOptions(filters={"tokenizer": str(tmp_path / "none"), "max_tokens": 5}))

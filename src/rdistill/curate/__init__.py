@@ -35,6 +35,7 @@ SELECTION_OUTPUT = "selection.parquet"
 CURATION_OUTPUT = "curation.json"
 STEPS = ("teacher", "decontaminate", "filters", "dedup", "trajectories", "select")
 SELECTION_COLUMNS = ("problem_id", "teacher", "sample_index", "domain", "difficulty", "correct", "completion_tokens")
+SELECTION_EXTRA = ("kept", "step", "why", "level", "pass_rate", "repetition", "student_tokens", "matched", "duplicate_of")
 LENGTH_BINS = 10
 
 __all__ = ["assistant_message", "curate", "run"]
@@ -174,9 +175,6 @@ def sft_example(row: dict[str, Any]) -> dict[str, Any]:
         "teacher": row["teacher"],
         "why": row["why"],
     }
-
-
-SELECTION_EXTRA = ("kept", "step", "why", "level", "pass_rate", "repetition", "student_tokens", "matched", "duplicate_of")
 
 
 def run(options: CurateOptions, run_dir: Path, force: bool = False, log=print) -> dict[str, Any]:
