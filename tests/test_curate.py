@@ -216,9 +216,9 @@ def test_token_bounds_count_in_the_students_tokenizer(tmp_path):
     backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(sorted(words | {"[UNK]"}))}, unk_token="[UNK]"))
     backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]").save_pretrained(tmp_path / "tok")
-    options = CurateOptions(budget=1000, filters={"tokenizer": str(tmp_path / "tok"), "min_tokens": 10, "max_tokens": 30}, dedup={"enabled": False})
+    options = CurateOptions(budget=1000, filters={"tokenizer": str(tmp_path / "tok"), "min_tokens": 11, "max_tokens": 30}, dedup={"enabled": False})
     kept, _ = curate(rows, problems, {"a", "b", "c"}, options)
-    assert kept and all(10 <= row["student_tokens"] <= 30 for row in kept)
-    assert {row["why"] for row in rows if row["step"] == "filters" and row["correct"]} == {"too short (under 10 student tokens)", "too long (over 30 student tokens)"}
+    assert kept and all(11 <= row["student_tokens"] <= 30 for row in kept)
+    assert {row["why"] for row in rows if row["step"] == "filters" and row["correct"]} == {"too short (under 11 student tokens)", "too long (over 30 student tokens)"}
     with pytest.raises(RecipeError, match="curate.filters.tokenizer"):
         curate(rows, problems, {"a"}, CurateOptions(filters={"tokenizer": str(tmp_path / "none"), "max_tokens": 5}))
