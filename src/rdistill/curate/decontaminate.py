@@ -82,11 +82,27 @@ def _sequence_hashes(flat: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     result = np.zeros(len(lengths), dtype=np.uint64)
     if len(flat) == 0:
         return result
+    powers = _powers(int(lengths.max()))
     text_of = np.repeat(np.arange(len(lengths)), lengths)
-    weights = np.power(PRIME, (np.arange(len(flat)) - offsets[text_of]).astype(np.uint64))
+    weights = powers[np.arange(len(flat)) - offsets[text_of]]
     filled = lengths > 0
     result[filled] = np.add.reduceat(flat * weights, offsets[:-1][filled]) ^ lengths[filled].astype(np.uint64)
     return result
+
+
+def _powers(count: int) -> np.ndarray:
+    """PRIME to the powers 0 .. count-1, wrapping at 2**64 like the hashes."""
+    powers = np.ones(count, dtype=np.uint64)
+    powers[1:] = PRIME
+    return np.cumprod(powers, dtype=np.uint64)
+
+
+def _members(values: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Which of `values` are in the sorted array `known` (a binary search each; np.isin sorts both)."""
+    if len(known) == 0:
+        return np.zeros(len(values), dtype=bool)
+    slots = np.minimum(np.searchsorted(known, values), len(known) - 1)
+    return known[slots] == values
 
 
 def _gram_hashes(flat: np.ndarray, offsets: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -97,7 +113,7 @@ def _gram_hashes(flat: np.ndarray, offsets: np.ndarray, n: int) -> tuple[np.ndar
     grams = np.zeros(total, dtype=np.uint64)
     for shift in range(n):
         grams = grams * PRIME + flat[shift : shift + total]
-    text_of = np.searchsorted(offsets, np.arange(total), side="right") - 1
+    text_of = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))[:total]
     inside = np.arange(total) + n <= offsets[text_of + 1]
     return grams[inside], text_of[inside]
 
@@ -154,13 +170,13 @@ class BenchmarkIndex:
         pool = encode(texts, self.template)
         hits: dict[int, Hit] = {}
         sequences = _sequence_hashes(pool.hashes[pool.ids], pool.offsets)
-        for position in np.flatnonzero(np.isin(sequences, self.sequences) & (np.diff(pool.offsets) > 0)).tolist():
+        for position in np.flatnonzero(_members(sequences, self.sequences) & (np.diff(pool.offsets) > 0)).tolist():
             words = " ".join(pool.words(position))
             if words in self.exact:
                 hits[position] = Hit("exact match", self.items[self.exact[words]], words)
         hashes, owner = _gram_hashes(pool.hashes[pool.content_ids], pool.content_offsets, self.n)
-        known = np.fromiter(self.grams.keys(), dtype=np.uint64, count=len(self.grams))
-        for found in np.flatnonzero(np.isin(hashes, known)).tolist():
+        known = np.sort(np.fromiter(self.grams.keys(), dtype=np.uint64, count=len(self.grams)))
+        for found in np.flatnonzero(_members(hashes, known)).tolist():
             position = int(owner[found])
             if position not in hits and (hit := self._confirm(pool.words(position, content=True), self.grams[int(hashes[found])])):
                 hits[position] = hit
