@@ -112,6 +112,27 @@ def run(
 
 
 @app.command()
+def sweep(
+    recipe: Annotated[Path, typer.Argument(help="Recipe YAML file with a `sweep:` section.")],
+    run_dir: RunDirOption = None,
+    force: ForceOption = False,
+) -> None:
+    """Run a grid of curate + train + evaluate cells (sweep/CELL/), skipping finished ones; write sweep/summary.json."""
+    from rdistill.sweep import SUMMARY, run_sweep, summary_table
+
+    started = time.perf_counter()
+    try:
+        loaded = load_recipe(recipe)
+        quiet_libraries()
+        directory = run_sweep(loaded, run_dir, force, console)
+    except RdistillError as error:
+        _fail(error)
+    console.rule("[bold]sweep")
+    console.print(summary_table(json.loads((directory / SUMMARY).read_text())))
+    console.print(f"run directory: {directory}   report: {directory / 'report.html'}   wall time: {time.perf_counter() - started:.0f} s")
+
+
+@app.command()
 def demo(run_dir: RunDirOption = None, force: ForceOption = False) -> None:
     """Run the micro-world end to end on this machine's CPU and print base vs distilled."""
     _run_and_summarise(Recipe(name="micro"), run_dir, force)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from rdistill.errors import RecipeError
 from rdistill.micro.student import MicroStudentConfig
@@ -239,12 +239,88 @@ class TeachersOptions(Options):
     proxy: ProxyOptions = Field(default_factory=ProxyOptions, description="Proxy fine-tunes, run when choose is 'proxy'.")
 
 
+class DecontaminateOptions(Options):
+    """Removing pool problems that overlap an evaluation set (the run's eval split and extra files)."""
+
+    enabled: bool = Field(True, description="Drop pool problems that match an evaluation item.")
+    ngram: int = Field(13, ge=1, description="Word n-gram length of the overlap test that follows the normalised exact match; items with fewer content words match only exactly.")
+    boilerplate_items: int = Field(3, ge=2, description="An n-gram found in this many benchmark items or more is template text (AIME's 'where m and n are relatively prime positive integers find'), not evidence of copying, and is ignored.")
+    template_share: float = Field(0.5, gt=0, le=1, description="Words found in at least this share of one benchmark's items (its template: 'write a python function', 'what is the') are left out of the n-grams.")
+    extra_files: list[Path] = Field([], description="More benchmark files (JSON Lines or Parquet) to decontaminate against, for instance MATH-500 and AIME.")
+    text_fields: list[str] = Field(
+        ["problem", "prompt", "question", "question_content"],
+        description="Fields of an extra file's records holding the problem text; the first one present is used.",
+    )
+
+
+class DedupOptions(Options):
+    """Near-duplicate removal of pool problems with MinHash LSH."""
+
+    enabled: bool = Field(True, description="Keep one representative per cluster of near-duplicate problems.")
+    threshold: float = Field(0.8, gt=0, le=1, description="Estimated Jaccard similarity of word shingles above which two problems are near-duplicates.")
+    shingle: int = Field(3, ge=1, description="Words per shingle.")
+    num_perm: int = Field(64, ge=16, description="MinHash permutations; candidates are confirmed by their exact Jaccard similarity, so more only cost time.")
+
+
+class FilterOptions(Options):
+    """Per-trace quality filters, applied after correctness."""
+
+    drop_truncated: bool = Field(True, description="Drop traces whose finish_reason is not 'stop' (cut at the token limit or failed).")
+    require_think: bool = Field(True, description="Drop traces with no reasoning, or with a think tag left inside the reasoning or the answer (unbalanced tags).")
+    require_answer: bool = Field(True, description="Drop traces from which verification extracted no answer or code.")
+    min_tokens: int = Field(0, ge=0, description="Fewest tokens of the assistant turn, counted with the student's tokenizer (0: no lower bound).")
+    max_tokens: int | None = Field(None, ge=1, description="Most tokens of the assistant turn in the student's tokenizer (null: no upper bound).")
+    tokenizer: str = Field("micro", description="Tokenizer for the token bounds: 'micro' (the default micro student's) or a local tokenizer folder; loaded only when a bound is set.")
+    max_repetition: float = Field(0.5, ge=0, le=1, description="Highest share of repeated word 4-grams in a trace; above it the trace is a loop, dropped (1: no filter).")
+
+
+class DifficultyOptions(Options):
+    """How each problem's difficulty level is found."""
+
+    source: Literal["pass_rate", "label"] = Field("pass_rate", description="'pass_rate': the share of the teachers' verified samples that are correct; 'label': the problem's own difficulty (MATH level, LiveCodeBench easy/medium/hard, micro-world steps).")
+    levels: int = Field(3, ge=1, description="Number of levels the difficulty is binned into; level 0 is the easiest.")
+
+
+class TrajectoryOptions(Options):
+    """How many traces of one problem may enter the training set, chosen for diversity."""
+
+    per_problem: int | None = Field(None, ge=1, description="Most traces per problem (null: no limit); the most different traces are kept first.")
+    per_level: list[int] = Field([], description="Most traces per problem for each difficulty level, easiest first (overrides per_problem; one entry per level).")
+
+
+class DiversityOptions(Options):
+    """Embeddings of problems for the diversity strategies."""
+
+    embedding_model: Path | None = Field(None, description="Local transformers model folder whose mean-pooled hidden states embed problems; null uses TF-IDF vectors.")
+    batch_size: int = Field(32, ge=1, description="Problems embedded together by the embedding model.")
+
+
 class CurateOptions(Options):
-    """Filtering and selection of the training set."""
+    """Decontamination, dedup, filters, difficulty, per-problem trajectories and selection to a budget."""
 
     correctness: Literal["correct", "all", "incorrect"] = Field("correct", description="Which traces to keep by verdict.")
     budget: int = Field(2000, ge=1, description="Training examples to select (fewer if fewer pass the filters).")
-    seed: int = Field(0, description="Seed of the random selection.")
+    strategy: Literal["random", "easy_first", "hard_first", "stratified", "diversity", "s1"] = Field(
+        "random",
+        description="Order in which problems enter the budget: random; easiest or hardest first; equal shares per difficulty level; k-center diversity; s1 (quality, then difficulty, then diversity across topics).",
+    )
+    quotas: dict[str, float] = Field({}, description="Share of the budget per domain (for instance math 0.45, code 0.45, text 0.1), DED-style; empty: no quotas.")
+    seed: int = Field(0, description="Seed of every random choice of the stage.")
+    decontaminate: DecontaminateOptions = Field(default_factory=DecontaminateOptions, description="Decontamination against evaluation sets.")
+    dedup: DedupOptions = Field(default_factory=DedupOptions, description="Near-duplicate removal.")
+    filters: FilterOptions = Field(default_factory=FilterOptions, description="Per-trace filters.")
+    difficulty: DifficultyOptions = Field(default_factory=DifficultyOptions, description="Difficulty levels.")
+    trajectories: TrajectoryOptions = Field(default_factory=TrajectoryOptions, description="Traces per problem.")
+    diversity: DiversityOptions = Field(default_factory=DiversityOptions, description="Problem embeddings.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CurateOptions:
+        total = sum(self.quotas.values())
+        if self.quotas and (min(self.quotas.values()) < 0 or abs(total - 1) > 1e-6):
+            raise ValueError(f"quotas must be non-negative shares summing to 1 (they sum to {total:g})")
+        if self.trajectories.per_level and len(self.trajectories.per_level) != self.difficulty.levels:
+            raise ValueError(f"trajectories.per_level needs one entry per difficulty level ({self.difficulty.levels}), got {len(self.trajectories.per_level)}")
+        return self
 
 
 class TrainOptions(Options):
@@ -323,6 +399,14 @@ class ReportOptions(Options):
     title: str = Field("rdistill report", description="Heading of the report.")
 
 
+class SweepOptions(Options):
+    """A grid of curate + train + evaluate cells, each in its own sub-run directory (empty: no sweep)."""
+
+    variants: dict[str, dict[str, Any]] = Field({}, description="Named sets of overrides, each a mapping of dotted recipe keys (curate.*, train.*, evaluate.*) to values.")
+    grid: dict[str, list[Any]] = Field({}, description="Dotted recipe keys mapped to the values to try; every combination is a cell (crossed with variants and seeds).")
+    seeds: list[int] = Field([], description="Seeds of each cell; a seed sets both curate.seed and train.sft.seed.")
+
+
 class Recipe(Options):
     """A whole distillation run: one section per stage."""
 
@@ -336,6 +420,7 @@ class Recipe(Options):
     train: TrainOptions = Field(default_factory=TrainOptions)
     evaluate: EvaluateOptions = Field(default_factory=EvaluateOptions)
     report: ReportOptions = Field(default_factory=ReportOptions)
+    sweep: SweepOptions = Field(default_factory=SweepOptions)
 
     def resolved_run_dir(self) -> Path:
         """The run directory this recipe writes to."""

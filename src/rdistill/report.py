@@ -28,7 +28,7 @@ from rdistill.errors import DataError
 
 SUMMARY = "eval/summary.json"
 OUTPUTS = ["report.md", "report.html"]
-OPTIONAL_INPUTS = ["teachers.json", "selection.parquet", "sft.jsonl", "student/training_log.json"]
+OPTIONAL_INPUTS = ["teachers.json", "selection.parquet", "sft.jsonl", "curation.json", "student/training_log.json", "sweep/summary.json"]
 MISSING = "–"
 CSS = """
 body { font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
@@ -338,6 +338,79 @@ def _timings_section(stages: list[tuple[str, dict[str, Any]]]) -> Section:
     return Section("Stage timings", ["stage", "status", "seconds", "counts", "finished"], rows, [f"Total: {total:,.1f} s."])
 
 
+# Curation steps and sweeps (files written by `curate` and `sweep`)
+
+
+def _funnel_section(curation: dict[str, Any]) -> Section:
+    rows = [
+        [step["step"], _fmt(step["in"]), _fmt(step["dropped"]), "; ".join(f"{why}: {n:,}" for why, n in step["reasons"].items()) or MISSING]
+        for step in curation["funnel"]
+    ]
+    notes = [f"{curation['rollouts']:,} rollouts in, {curation['kept']:,} kept."]
+    hits = curation.get("decontamination", [])
+    if hits:
+        by_benchmark = Counter(hit["benchmark"] for hit in hits)
+        notes.append("Decontamination hits (problems): " + ", ".join(f"{name} {n:,}" for name, n in by_benchmark.most_common()) + ".")
+    return Section("Curation steps", ["step", "in", "dropped", "why"], rows, notes, plots=[("before and after curation", _histogram_plot(curation["histograms"]))])
+
+
+def _histogram_plot(histograms: dict[str, Any]) -> bytes:
+    """Trace length and difficulty level, all verified rollouts against the kept ones."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(9, 3.2), layout="constrained")
+    FigureCanvasAgg(figure)
+    length_axes, level_axes = figure.subplots(1, 2)
+    length, levels = histograms["length"], histograms["difficulty"]
+    starts = length["edges"][:-1]
+    width = length["edges"][1] - length["edges"][0]
+    for axes, x, data, bar_width in ((length_axes, starts, length, width * 0.4), (level_axes, levels["levels"], levels, 0.4)):
+        axes.bar([v - bar_width / 2 for v in x], data["before"], bar_width, label="before")
+        axes.bar([v + bar_width / 2 for v in x], data["after"], bar_width, label="kept")
+        axes.legend()
+    length_axes.set_xlabel("trace length (teacher tokens)")
+    level_axes.set_xlabel("difficulty level (0 easiest)")
+    length_axes.set_ylabel("rollouts")
+    return _png(figure)
+
+
+def _sweep_plot(groups: list[dict[str, Any]]) -> bytes:
+    figure, axes = _figure()
+    for offset, measure in ((-0.2, "in_domain"), (0.2, "out_of_domain")):
+        present = [(index, g[measure]) for index, g in enumerate(groups) if g[measure]]
+        axes.bar([i + offset for i, _ in present], [100 * m["mean"] for _, m in present], 0.4, yerr=[100 * m["std"] for _, m in present], capsize=3, label=measure.replace("_", "-"))
+    axes.set_xticks(range(len(groups)), [g["group"] for g in groups], rotation=15)
+    axes.set_ylabel("distilled accuracy (%, mean ± sd over seeds)")
+    axes.legend()
+    return _png(figure)
+
+
+def _sweep_section(summary: dict[str, Any]) -> Section:
+    def spread(value: dict[str, float] | None) -> str:
+        return MISSING if not value else f"{100 * value['mean']:.1f} ± {100 * value['std']:.1f}"
+
+    benchmarks = list(summary["groups"][0]["by_benchmark"]) if summary["groups"] else []
+    rows = [
+        [g["group"], str(len(g["seeds"])), f"{g['examples']['mean']:,.0f}", spread(g["in_domain"]), spread(g["out_of_domain"]), *(spread(g["by_benchmark"][b]) for b in benchmarks)]
+        for g in summary["groups"]
+    ]
+    base = ", ".join(f"{bench} {_pct(acc)}" for bench, acc in summary.get("base", {}).items())
+    notes = [f"Accuracy in %, mean ± standard deviation over seeds; the base student scores {base}."]
+    headers = ["cells", "seeds", "examples", "in-domain", "out-of-domain", *benchmarks]
+    return Section("Sweep", headers, rows, notes, plots=[("sweep accuracy", _sweep_plot(summary["groups"]))] if summary["groups"] else [])
+
+
+def curation_and_sweep_sections(run_dir: Path) -> list[Section]:
+    """The curation funnel with its histograms (curation.json) and the sweep table (sweep/summary.json), when present."""
+    sections = []
+    if (run_dir / "curation.json").exists():
+        sections.append(_funnel_section(_read_json(run_dir / "curation.json")))
+    if (run_dir / "sweep/summary.json").exists():
+        sections.append(_sweep_section(_read_json(run_dir / "sweep/summary.json")))
+    return sections
+
+
 # Reading the run directory
 
 
@@ -364,10 +437,14 @@ def _read_selection(path: Path) -> list[dict[str, Any]]:
 def build_sections(run_dir: Path) -> list[Section]:
     """The report's sections, from whichever of the run directory's files exist."""
     run_dir = Path(run_dir)
-    summary = _read_summary(run_dir / SUMMARY)
-    sections = [_comparison_section(summary), _scores_section(summary)]
-    breakdown = _breakdown_section(summary)
-    sections += [breakdown] if breakdown else []
+    sections: list[Section] = []
+    # A sweep's parent directory has no evaluation of its own, only its cells'.
+    if (run_dir / SUMMARY).exists() or not (run_dir / "sweep/summary.json").exists():
+        summary = _read_summary(run_dir / SUMMARY)
+        sections += [_comparison_section(summary), _scores_section(summary)]
+        breakdown = _breakdown_section(summary)
+        sections += [breakdown] if breakdown else []
+    sections += curation_and_sweep_sections(run_dir)
     if (run_dir / "teachers.json").exists():
         sections.append(_teachers_section(_read_json(run_dir / "teachers.json")))
     selection, sft = run_dir / "selection.parquet", run_dir / "sft.jsonl"
@@ -465,5 +542,8 @@ def run(options: ReportOptions, run_dir: Path, force: bool = False, log: Callabl
 
     # Optional files count as inputs when present, so that a changed training log or teacher
     # choice makes the report stale even when the evaluation summary is unchanged.
-    inputs = [SUMMARY] + [name for name in OPTIONAL_INPUTS if (Path(run_dir) / name).exists()]
+    # A sweep's parent run has no evaluation of its own: its sweep summary stands in.
+    present = [name for name in OPTIONAL_INPUTS if (Path(run_dir) / name).exists()]
+    sweep_only = not (Path(run_dir) / SUMMARY).exists() and "sweep/summary.json" in present
+    inputs = present if sweep_only else [SUMMARY, *present]
     return run_stage(run_dir, "report", options, inputs=inputs, outputs=OUTPUTS, work=work, force=force, log=log)
