@@ -46,7 +46,7 @@ class LoRAOptions(Options):
 class SFTOptions(Options):
     """Optimisation settings of one fine-tuning run (defaults suit the micro student on a CPU)."""
 
-    epochs: float = Field(6.0, gt=0, description="Passes over the training set.")
+    epochs: float = Field(12.0, gt=0, description="Passes over the training set.")
     learning_rate: float = Field(2e-3, gt=0, description="Peak learning rate (cosine decay after warm-up).")
     warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Share of steps spent warming the learning rate up.")
     batch_size: int = Field(
@@ -62,7 +62,7 @@ class SFTOptions(Options):
         "Null: one packed row, or the device's whole share of the batch; the rest of the global batch is gradient accumulation.",
     )
     packing: bool = Field(
-        False,
+        True,
         description="Pack examples into rows of `max_length` tokens (best-fit decreasing), each example with its own "
         "position ids so that none attends to another; no compute is spent on padding. Off by default: on a CPU the "
         "micro student trained slower packed (README); use it on GPUs with `attn_implementation: flash_attention_2`.",
@@ -112,7 +112,7 @@ class MicroWorldOptions(Options):
     code: int = Field(400, ge=0, description="List-function problems in the training pool.")
     text: int = Field(0, ge=0, lt=80, description="Out-of-domain fact look-ups in the training pool (for domain quotas), out of the base's 80 facts.")
     eval_per_domain: int = Field(
-        60, ge=1, description="Held-out evaluation problems per domain (math, code, text); the text set has at most the facts the pool leaves out."
+        80, ge=1, description="Held-out evaluation problems per domain (math, code, text); the text set has at most the facts the pool leaves out."
     )
     difficulties: list[int] = Field([1, 2, 3, 4], description="Numbers of composed operations to draw problems from.")
     seed: int = Field(0, description="Seed of the problem generators.")
