@@ -99,7 +99,8 @@ def per_test_overhead(tests: int = 41, repeats: int = 10) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    beside = [p / "shared" / "data" for p in Path(__file__).resolve().parents if (p / "shared" / "data").is_dir()]
+    parser.add_argument("--data", type=Path, default=beside[0] if beside else Path("shared/data"), help="the shared benchmark data")
     parser.add_argument("--mbpp", type=int, default=200, help="MBPP problems to run")
     args = parser.parse_args()
     print(f"sandbox isolation: {isolation()}")
