@@ -36,21 +36,26 @@ def candidate_forms(answer: str) -> list[str]:
     return list(dict.fromkeys(forms)) + [f"{answer}+1"]
 
 
-def math_pairs(data: Path) -> list[tuple[str, str]]:
-    return [(row["answer"], form) for row in read_jsonl(data / "math500" / "test.jsonl") for form in candidate_forms(row["answer"])]
+def math_pairs(data: Path) -> list[tuple[str, str, str]]:
+    """Distinct (gold answer, candidate) pairs, each with the id of the first problem with that answer."""
+    first_problem: dict[tuple[str, str], str] = {}
+    for row in read_jsonl(data / "math500" / "test.jsonl"):
+        for form in candidate_forms(row["answer"]):
+            first_problem.setdefault((row["answer"], form), row["unique_id"])
+    return [(problem_id, gold, candidate) for (gold, candidate), problem_id in first_problem.items()]
 
 
-def math_verify_single_process(pairs: list[tuple[str, str]]) -> float:
+def math_verify_single_process(pairs: list[tuple[str, str, str]]) -> float:
     from math_verify import parse, verify
 
     started = time.perf_counter()
-    for gold, candidate in pairs:
+    for _, gold, candidate in pairs:
         verify(parse(f"\\boxed{{{gold}}}"), parse(f"\\boxed{{{candidate}}}"))
     return time.perf_counter() - started
 
 
-def rdistill_math(pairs: list[tuple[str, str]]) -> float:
-    items = [({"id": f"m{index}", "domain": "math", "answer": gold}, f"\\boxed{{{candidate}}}") for index, (gold, candidate) in enumerate(pairs)]
+def rdistill_math(pairs: list[tuple[str, str, str]]) -> float:
+    items = [({"id": problem_id, "domain": "math", "answer": gold}, f"\\boxed{{{candidate}}}") for problem_id, gold, candidate in pairs]
     started = time.perf_counter()
     grade_many(items, workers=2, description="rdistill math")
     return time.perf_counter() - started
@@ -67,7 +72,7 @@ def mbpp_items(data: Path, limit: int) -> list[tuple[str, list[dict]]]:
 def fresh_process_per_test(items: list[tuple[str, list[dict]]]) -> float:
     def one(program: str, test: str) -> bool:
         with tempfile.TemporaryDirectory() as workdir:
-            run = subprocess.run([sys.executable, "-c", program + "\n" + test], cwd=workdir, capture_output=True, timeout=10)
+            run = subprocess.run([sys.executable, "-c", program + "\n" + test], cwd=workdir, capture_output=True, timeout=60)
         return run.returncode == 0
 
     started = time.perf_counter()
@@ -80,7 +85,7 @@ def fresh_process_per_test(items: list[tuple[str, list[dict]]]) -> float:
 def rdistill_code(items: list[tuple[str, list[dict]]]) -> float:
     problems = [({"id": f"c{index}", "domain": "code", "tests": tests}, f"```python\n{program}\n```") for index, (program, tests) in enumerate(items)]
     started = time.perf_counter()
-    verdicts = grade_many(problems, timeout_s=10, workers=2, description="rdistill code")
+    verdicts = grade_many(problems, timeout_s=60, workers=2, description="rdistill code")
     assert all(v["correct"] for v in verdicts), [v for v in verdicts if not v["correct"]][:3]
     return time.perf_counter() - started
 
@@ -105,7 +110,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"sandbox isolation: {isolation()}")
 
-    pairs = list(dict.fromkeys(math_pairs(args.data)))
+    pairs = math_pairs(args.data)
     baseline_math, ours_math = math_verify_single_process(pairs), rdistill_math(pairs)
     items = mbpp_items(args.data, args.mbpp)
     cases = sum(len(tests) for _, tests in items)

@@ -105,7 +105,6 @@ def test_monkeypatching_the_checker_does_not_pass():
     contained(forge, STDIO_TEST)
 
 
-@needs_isolation
 def test_background_child_that_outlives_the_run():
     program = "import os, time\nif os.fork() == 0:\n    os.setsid()\n    while True:\n        time.sleep(0.1)\ndef f(xs):\n    return xs\n"
     contained(program)

@@ -266,6 +266,9 @@ for _line in _requests:
     for _directory in _config["scratch"]:
         _empty(_directory)
     _write(_channel, (json.dumps(_results) + "\n").encode())
+# The verifier has gone (its end of the pipe closed): a private working directory goes too.
+if not _config["pid_namespace"]:
+    shutil.rmtree(_config["workdir"], ignore_errors=True)
 """
 
 
@@ -426,15 +429,23 @@ def _works(mode: str) -> bool:
 
 @functools.cache
 def isolation() -> str:
-    """The isolation in force: the strongest that works here, or `RDISTILL_SANDBOX` if it works."""
+    """The isolation in force: the strongest that works here, starting from `RDISTILL_SANDBOX` if set."""
     available = {
         "bubblewrap": lambda: shutil.which("bwrap") is not None and _works("bubblewrap"),
         "namespaces": lambda: os.geteuid() == 0 and shutil.which("unshare") is not None and _works("namespaces"),
         "rlimits": lambda: True,
     }
+    modes = list(available)
     wanted = os.environ.get("RDISTILL_SANDBOX")
-    candidates = [wanted] if wanted in available else list(available)
-    return next((mode for mode in candidates if available[mode]()), "rlimits")
+    return next(mode for mode in modes[modes.index(wanted) if wanted in modes else 0 :] if available[mode]())
+
+
+def describe_isolation() -> str:
+    """One line for the log: the mode in force and, when it is the weakest, how to get a stronger one."""
+    mode = isolation()
+    if mode != "rlimits":
+        return mode
+    return "rlimits (resource limits only, no network or file-system isolation: install bubblewrap, or run as root for namespaces)"
 
 
 class _WarmHarness:
@@ -445,15 +456,32 @@ class _WarmHarness:
 
     @classmethod
     def run(cls, program: str, tests: list[dict], timeout_s: float) -> list[str] | str:
+        """Each test's verdict, or the whole solution's failure reason if the harness was lost.
+
+        A harness found dead (it may have died after its last answer) gets one replacement: a
+        solution fails only if it loses a fresh harness too.
+        """
         with cls.lock:
             try:
-                if cls.harness is None or cls.harness.process.poll() is not None:
-                    cls.close()
-                    cls.harness = Harness(isolation())
-                return cls.harness.run(program, tests, timeout_s)
+                return cls._run_once(program, tests, timeout_s)
             except HarnessGone as gone:
-                cls.close()
+                if str(gone) == "timeout":
+                    return "timeout"
+            try:
+                return cls._run_once(program, tests, timeout_s)
+            except HarnessGone as gone:
                 return str(gone)
+
+    @classmethod
+    def _run_once(cls, program: str, tests: list[dict], timeout_s: float) -> list[str]:
+        try:
+            if cls.harness is None or cls.harness.process.poll() is not None:
+                cls.close()
+                cls.harness = Harness(isolation())
+            return cls.harness.run(program, tests, timeout_s)
+        except HarnessGone:
+            cls.close()
+            raise
 
     @classmethod
     def close(cls) -> None:
