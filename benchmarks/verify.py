@@ -1,11 +1,12 @@
 """Verification throughput: rdistill's graders against the usual baselines, in one run.
 
-- math: verdicts per second of `grade_many` (worker processes, fast paths, dedup) against
-  single-process Math-Verify (parse both, verify) on the same distinct (gold, candidate) pairs:
-  every MATH-500 reference answer against several written forms of it and a wrong one.
+- math: verdicts per second of `grade_many` (two worker processes, batches by problem, fast
+  paths, dedup), worker start-up included, against single-process Math-Verify (parse both,
+  verify) on the same distinct (gold, candidate) pairs: every MATH-500 reference answer against
+  several written forms of it and a wrong one.
 - code: MBPP canonical solutions against their asserts; test cases per second of rdistill's
-  sandbox (one process per solution, a fork per test) against one fresh Python process per
-  test case, as LiveCodeBench's evaluator does, both two at a time.
+  sandbox (a warm harness per worker, a fork per test; harness start-up included) against one
+  fresh Python process per test case, as LiveCodeBench's evaluator does, both two at a time.
 - per-test overhead: the marginal cost of one more test in a solution's run.
 
 Usage: python benchmarks/verify.py [--data ../shared/data] [--mbpp 200]
