@@ -11,12 +11,29 @@ from pathlib import Path
 
 import pytest
 
-from rdistill.verify.sandbox import harness_pid, isolation, run_program
+from rdistill.verify.sandbox import close_harness, harness_pid, isolation, run_program
 
 FUNCTION_TEST = [{"input": None, "output": None, "entry_point": "f", "test": "assert f([3, 1, 2]) == [2, 1, 3]"}]
 STDIO_TEST = [{"input": "1 2\n", "output": "3\n", "entry_point": None, "test": None}]
-ISOLATED = isolation() != "rlimits"
-needs_isolation = pytest.mark.skipif(not ISOLATED, reason="no namespaces or bubblewrap here: only resource limits apply")
+
+
+@pytest.fixture(autouse=True, params=["bubblewrap", "namespaces", "rlimits"])
+def mode(request, monkeypatch):
+    """Every test in every isolation mode that starts here (a weaker one is skipped, not substituted)."""
+    monkeypatch.setenv("RDISTILL_SANDBOX", request.param)
+    close_harness()
+    isolation.cache_clear()
+    if isolation() != request.param:
+        pytest.skip(f"{request.param} isolation does not start here")
+    yield request.param
+    close_harness()
+    isolation.cache_clear()
+
+
+@pytest.fixture
+def isolated(mode):
+    if mode == "rlimits":
+        pytest.skip("rlimits mode: no network or file-system isolation, for trusted code only")
 
 
 def _parents() -> dict[int, int]:
@@ -74,8 +91,9 @@ def test_infinite_loop():
     assert contained("def f(xs):\n    while True:\n        pass\n") == "timeout"
 
 
-@pytest.mark.skipif(not ISOLATED and os.geteuid() == 0, reason="process limits do not bind root without namespaces")
-def test_fork_bomb():
+def test_fork_bomb(mode):
+    if mode == "rlimits" and os.geteuid() == 0:
+        pytest.skip("process limits do not bind root without namespaces")
     contained("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n")
 
 
@@ -110,8 +128,7 @@ def test_background_child_that_outlives_the_run():
     contained(program)
 
 
-@needs_isolation
-def test_writing_outside_the_working_directory_has_no_effect(tmp_path):
+def test_writing_outside_the_working_directory_has_no_effect(isolated):
     shared = Path("/tmp") / f"rdistill-hostile-{os.getpid()}"
     shared.mkdir(mode=0o777, exist_ok=True)
     shared.chmod(0o777)
@@ -126,14 +143,12 @@ def test_writing_outside_the_working_directory_has_no_effect(tmp_path):
     assert run_program(left, FUNCTION_TEST, 5).passed == 1, "files written by one solution are gone for the next"
 
 
-@needs_isolation
 @pytest.mark.skipif(os.geteuid() != 0, reason="root-only files are unreadable anyway when the verifier is not root")
-def test_files_only_root_may_read_stay_unreadable():
+def test_files_only_root_may_read_stay_unreadable(isolated):
     contained("secret = open('/etc/shadow').read()\ndef f(xs):\n    return xs[::-1]\n")
 
 
-@needs_isolation
-def test_opening_a_socket_reaches_nothing():
+def test_opening_a_socket_reaches_nothing(isolated):
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen()
@@ -155,8 +170,7 @@ def _accept(server: socket.socket):
         return None
 
 
-@needs_isolation
-def test_killing_the_parent_and_the_verifier_fails():
+def test_killing_the_parent_and_the_verifier_fails(isolated):
     run_program("x = 1", FUNCTION_TEST, 1)
     harness = harness_pid()
     contained(f"import os, signal\nfor pid in (os.getppid(), {os.getpid()}):\n    try:\n        os.kill(pid, signal.SIGKILL)\n    except OSError:\n        pass\n")

@@ -282,7 +282,7 @@ class RunResult:
 
 
 class HarnessGone(Exception):
-    """The harness died or overran its limit: it is discarded and the next solution starts a new one."""
+    """The harness died ('runtime_error') or overran its limit ('timeout'): it is replaced."""
 
 
 def _python_prefix() -> str:
@@ -377,7 +377,7 @@ class Harness:
             self.process.stdin.write(json.dumps(message).encode() + b"\n")
             self.process.stdin.flush()
         except (BrokenPipeError, ValueError) as error:
-            raise HarnessGone("the harness is not reading") from error
+            raise HarnessGone("runtime_error") from error
 
     def _receive(self, timeout_s: float) -> list[str]:
         """The harness's next result line, or HarnessGone if it dies or overruns `timeout_s`."""
@@ -491,6 +491,12 @@ class _WarmHarness:
 
 
 atexit.register(_WarmHarness.close)
+
+
+def close_harness() -> None:
+    """Stop this process's warm harness now (the next `run_program` starts a new one)."""
+    with _WarmHarness.lock:
+        _WarmHarness.close()
 
 
 def harness_pid() -> int | None:
