@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -109,7 +110,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=beside[0] if beside else Path("shared/data"), help="the shared benchmark data")
     parser.add_argument("--mbpp", type=int, default=200, help="MBPP problems to run")
     args = parser.parse_args()
-    print(f"sandbox isolation: {isolation()}")
+    print(f"sandbox isolation: {isolation()}; 1-minute load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
     pairs = math_pairs(args.data)
     baseline_math, ours_math = math_verify_single_process(pairs), rdistill_math(pairs)
@@ -118,7 +119,7 @@ def main() -> None:
     baseline_code, ours_code = fresh_process_per_test(items), rdistill_code(items)
     overhead = per_test_overhead()
 
-    print(f"math pairs: {len(pairs)}, code test cases: {cases} ({len(items)} MBPP solutions)")
+    print(f"math pairs: {len(pairs)}, code test cases: {cases} ({len(items)} MBPP solutions); load average at end: {os.getloadavg()[0]:.1f}")
     print(f"math_verify_single_process_per_s: {len(pairs) / baseline_math:.1f}")
     print(f"rdistill_math_per_s: {len(pairs) / ours_math:.1f}")
     print(f"math_speedup: {baseline_math / ours_math:.2f}")
