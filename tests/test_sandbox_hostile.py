@@ -61,7 +61,10 @@ def sandbox_survivors() -> list[int]:
     this Python; anything below it, whatever it has become since (exec, setsid), survived a test.
     """
     launcher, parents = harness_pid(), _parents()
-    children = lambda pid: [child for child, parent in parents.items() if parent == pid]  # noqa: E731
+
+    def children(pid: int) -> list[int]:
+        return [child for child, parent in parents.items() if parent == pid]
+
     pending, harness = [launcher] if launcher else [], None
     while pending and harness is None:
         pid = pending.pop(0)
