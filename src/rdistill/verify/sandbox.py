@@ -327,7 +327,7 @@ _UNSHARE = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount", "-
 
 def _launcher(mode: str) -> list[str]:
     if mode == "bubblewrap":
-        return ["bwrap", *_bwrap_arguments()]
+        return [shutil.which("bwrap") or "bwrap", *_bwrap_arguments()]
     if mode == "namespaces":
         return _UNSHARE
     return []
