@@ -63,6 +63,31 @@ def rdistill_math(pairs: list[tuple[str, str, str]]) -> float:
     return time.perf_counter() - started
 
 
+CPU_PROBE = """
+import sys, time
+sys.path.insert(0, {here!r})
+from pathlib import Path
+from verify import math_pairs
+pairs = math_pairs(Path({data!r}))
+from math_verify import parse, verify
+from rdistill.verify import grade_chunk
+parse("\\\\boxed{{1}}")
+started = time.process_time()
+if {rdistill!r}:
+    grade_chunk([({{"id": p, "domain": "math", "answer": g}}, "\\\\boxed{{" + c + "}}") for p, g, c in pairs], 5)
+else:
+    for _, g, c in pairs:
+        verify(parse("\\\\boxed{{" + g + "}}"), parse("\\\\boxed{{" + c + "}}"))
+print(time.process_time() - started)
+"""
+
+
+def math_cpu_seconds(data: Path, rdistill: bool) -> float:
+    """CPU time to grade every pair in one fresh process: the work per verdict, whatever the load."""
+    code = CPU_PROBE.format(here=str(Path(__file__).parent), data=str(data), rdistill=rdistill)
+    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()[-1])
+
+
 def mbpp_items(data: Path, limit: int) -> list[tuple[str, list[dict]]]:
     rows = read_jsonl(data / "mbpp" / "test.jsonl")[:limit]
     return [
@@ -118,8 +143,11 @@ def main() -> None:
     cases = sum(len(tests) for _, tests in items)
     baseline_code, ours_code = fresh_process_per_test(items), rdistill_code(items)
     overhead = per_test_overhead()
+    cpu_baseline, cpu_ours = math_cpu_seconds(args.data, rdistill=False), math_cpu_seconds(args.data, rdistill=True)
 
     print(f"math pairs: {len(pairs)}, code test cases: {cases} ({len(items)} MBPP solutions); load average at end: {os.getloadavg()[0]:.1f}")
+    print(f"math CPU seconds in one process: Math-Verify {cpu_baseline:.1f}, rdistill {cpu_ours:.1f}")
+    print(f"math_cpu_saving: {cpu_baseline / cpu_ours:.2f}")
     print(f"math_verify_single_process_per_s: {len(pairs) / baseline_math:.1f}")
     print(f"rdistill_math_per_s: {len(pairs) / ours_math:.1f}")
     print(f"math_speedup: {baseline_math / ours_math:.2f}")
