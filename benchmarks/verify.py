@@ -1,11 +1,12 @@
 """Verification throughput: rdistill's graders against the usual baselines, in one run.
 
-- math: verdicts per second of `grade_many` (worker processes, fast paths, dedup) against
-  single-process Math-Verify (parse both, verify) on the same distinct (gold, candidate) pairs:
-  every MATH-500 reference answer against several written forms of it and a wrong one.
+- math: verdicts per second of `grade_many` (two worker processes, batches by problem, fast
+  paths, dedup), worker start-up included, against single-process Math-Verify (parse both,
+  verify) on the same distinct (gold, candidate) pairs: every MATH-500 reference answer against
+  several written forms of it and a wrong one.
 - code: MBPP canonical solutions against their asserts; test cases per second of rdistill's
-  sandbox (one process per solution, a fork per test) against one fresh Python process per
-  test case, as LiveCodeBench's evaluator does, both two at a time.
+  sandbox (a warm harness per worker, a fork per test; harness start-up included) against one
+  fresh Python process per test case, as LiveCodeBench's evaluator does, both two at a time.
 - per-test overhead: the marginal cost of one more test in a solution's run.
 
 Usage: python benchmarks/verify.py [--data ../shared/data] [--mbpp 200]
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -36,24 +38,54 @@ def candidate_forms(answer: str) -> list[str]:
     return list(dict.fromkeys(forms)) + [f"{answer}+1"]
 
 
-def math_pairs(data: Path) -> list[tuple[str, str]]:
-    return [(row["answer"], form) for row in read_jsonl(data / "math500" / "test.jsonl") for form in candidate_forms(row["answer"])]
+def math_pairs(data: Path) -> list[tuple[str, str, str]]:
+    """Distinct (gold answer, candidate) pairs, each with the id of the first problem with that answer."""
+    first_problem: dict[tuple[str, str], str] = {}
+    for row in read_jsonl(data / "math500" / "test.jsonl"):
+        for form in candidate_forms(row["answer"]):
+            first_problem.setdefault((row["answer"], form), row["unique_id"])
+    return [(problem_id, gold, candidate) for (gold, candidate), problem_id in first_problem.items()]
 
 
-def math_verify_single_process(pairs: list[tuple[str, str]]) -> float:
+def math_verify_single_process(pairs: list[tuple[str, str, str]]) -> float:
     from math_verify import parse, verify
 
     started = time.perf_counter()
-    for gold, candidate in pairs:
+    for _, gold, candidate in pairs:
         verify(parse(f"\\boxed{{{gold}}}"), parse(f"\\boxed{{{candidate}}}"))
     return time.perf_counter() - started
 
 
-def rdistill_math(pairs: list[tuple[str, str]]) -> float:
-    items = [({"id": f"m{index}", "domain": "math", "answer": gold}, f"\\boxed{{{candidate}}}") for index, (gold, candidate) in enumerate(pairs)]
+def rdistill_math(pairs: list[tuple[str, str, str]]) -> float:
+    items = [({"id": problem_id, "domain": "math", "answer": gold}, f"\\boxed{{{candidate}}}") for problem_id, gold, candidate in pairs]
     started = time.perf_counter()
     grade_many(items, workers=2, description="rdistill math")
     return time.perf_counter() - started
+
+
+CPU_PROBE = """
+import sys, time
+sys.path.insert(0, {here!r})
+from pathlib import Path
+from verify import math_pairs
+pairs = math_pairs(Path({data!r}))
+from math_verify import parse, verify
+from rdistill.verify import grade_chunk
+parse("\\\\boxed{{1}}")
+started = time.process_time()
+if {rdistill!r}:
+    grade_chunk([({{"id": p, "domain": "math", "answer": g}}, "\\\\boxed{{" + c + "}}") for p, g, c in pairs], 5)
+else:
+    for _, g, c in pairs:
+        verify(parse("\\\\boxed{{" + g + "}}"), parse("\\\\boxed{{" + c + "}}"))
+print(time.process_time() - started)
+"""
+
+
+def math_cpu_seconds(data: Path, rdistill: bool) -> float:
+    """CPU time to grade every pair in one fresh process: the work per verdict, whatever the load."""
+    code = CPU_PROBE.format(here=str(Path(__file__).parent), data=str(data), rdistill=rdistill)
+    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()[-1])
 
 
 def mbpp_items(data: Path, limit: int) -> list[tuple[str, list[dict]]]:
@@ -67,7 +99,7 @@ def mbpp_items(data: Path, limit: int) -> list[tuple[str, list[dict]]]:
 def fresh_process_per_test(items: list[tuple[str, list[dict]]]) -> float:
     def one(program: str, test: str) -> bool:
         with tempfile.TemporaryDirectory() as workdir:
-            run = subprocess.run([sys.executable, "-c", program + "\n" + test], cwd=workdir, capture_output=True, timeout=10)
+            run = subprocess.run([sys.executable, "-c", program + "\n" + test], cwd=workdir, capture_output=True, timeout=60)
         return run.returncode == 0
 
     started = time.perf_counter()
@@ -80,7 +112,7 @@ def fresh_process_per_test(items: list[tuple[str, list[dict]]]) -> float:
 def rdistill_code(items: list[tuple[str, list[dict]]]) -> float:
     problems = [({"id": f"c{index}", "domain": "code", "tests": tests}, f"```python\n{program}\n```") for index, (program, tests) in enumerate(items)]
     started = time.perf_counter()
-    verdicts = grade_many(problems, timeout_s=10, workers=2, description="rdistill code")
+    verdicts = grade_many(problems, timeout_s=60, workers=2, description="rdistill code")
     assert all(v["correct"] for v in verdicts), [v for v in verdicts if not v["correct"]][:3]
     return time.perf_counter() - started
 
@@ -99,19 +131,23 @@ def per_test_overhead(tests: int = 41, repeats: int = 10) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    beside = [p / "shared" / "data" for p in Path(__file__).resolve().parents if (p / "shared" / "data").is_dir()]
+    parser.add_argument("--data", type=Path, default=beside[0] if beside else Path("shared/data"), help="the shared benchmark data")
     parser.add_argument("--mbpp", type=int, default=200, help="MBPP problems to run")
     args = parser.parse_args()
-    print(f"sandbox isolation: {isolation()}")
+    print(f"sandbox isolation: {isolation()}; 1-minute load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
-    pairs = list(dict.fromkeys(math_pairs(args.data)))
+    pairs = math_pairs(args.data)
     baseline_math, ours_math = math_verify_single_process(pairs), rdistill_math(pairs)
     items = mbpp_items(args.data, args.mbpp)
     cases = sum(len(tests) for _, tests in items)
     baseline_code, ours_code = fresh_process_per_test(items), rdistill_code(items)
     overhead = per_test_overhead()
+    cpu_baseline, cpu_ours = math_cpu_seconds(args.data, rdistill=False), math_cpu_seconds(args.data, rdistill=True)
 
-    print(f"math pairs: {len(pairs)}, code test cases: {cases} ({len(items)} MBPP solutions)")
+    print(f"math pairs: {len(pairs)}, code test cases: {cases} ({len(items)} MBPP solutions); load average at end: {os.getloadavg()[0]:.1f}")
+    print(f"math CPU seconds in one process: Math-Verify {cpu_baseline:.1f}, rdistill {cpu_ours:.1f}")
+    print(f"math_cpu_saving: {cpu_baseline / cpu_ours:.2f}")
     print(f"math_verify_single_process_per_s: {len(pairs) / baseline_math:.1f}")
     print(f"rdistill_math_per_s: {len(pairs) / ours_math:.1f}")
     print(f"math_speedup: {baseline_math / ours_math:.2f}")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
+import signal
+import subprocess
+import sys
 
 import pytest
 
-from rdistill.verify import extract_code, grade, grade_many
+from rdistill.verify import _chunks, extract_code, grade, grade_many
 from rdistill.verify.answers import answers_equal, extract_answer, last_boxed
-from rdistill.verify.sandbox import run_program
+from rdistill.verify.sandbox import harness_pid, run_program
 
 FUNCTION_TESTS = [{"input": None, "output": None, "entry_point": "f", "test": "assert f([3, 1, 2]) == [2, 1, 3]"}]
 CODE_PROBLEM = {"domain": "code", "tests": FUNCTION_TESTS}
@@ -94,3 +98,42 @@ def test_grade_many_runs_each_distinct_program_once_and_keeps_order():
     assert [v["correct"] for v in verdicts] == [True, False, True, True]
     verdicts[0]["correct"] = None
     assert verdicts[3]["correct"] is True, "verdicts are copies, not shared objects"
+
+
+MODES = ["bubblewrap", "namespaces", "rlimits"]
+MODE_PROBE = """
+from rdistill.verify.sandbox import isolation, run_program
+tests = [{"input": None, "output": None, "entry_point": "f", "test": "assert f([3, 1, 2]) == [2, 1, 3]"}]
+stdio = [{"input": "2\\n1 2\\n", "output": "3\\n", "entry_point": None, "test": None}]
+print(isolation())
+print(run_program("import fractions, math, heapq\\ndef f(xs):\\n    return xs[::-1]", tests, 5).error)
+print(run_program("def f(xs):\\n    return xs", tests, 5).error)
+print(run_program("input()\\nprint(sum(map(int, input().split())))", stdio, 5).error)
+"""
+
+
+@pytest.mark.parametrize("requested", MODES)
+def test_each_isolation_mode_degrades_to_a_weaker_one_and_grades_alike(requested):
+    env = {**os.environ, "RDISTILL_SANDBOX": requested}
+    lines = subprocess.run([sys.executable, "-c", MODE_PROBE], env=env, capture_output=True, text=True, timeout=120, check=True).stdout.split("\n")
+    assert MODES.index(lines[0]) >= MODES.index(requested), "a mode is never stronger than asked, only weaker where it cannot start"
+    if requested == "bubblewrap" and shutil.which("bwrap") is None:
+        assert lines[0] != "bubblewrap"
+    assert lines[1:4] == ["None", "wrong_answer", "None"], f"{lines[0]}: a right program that imports the standard library passes"
+
+
+def test_a_dead_harness_is_replaced():
+    run_program("x = 1", [{"input": None, "output": None, "entry_point": None, "test": "assert x == 1"}], 5)
+    first = harness_pid()
+    os.killpg(first, signal.SIGKILL)
+    assert run_program("def f(xs):\n    return xs[::-1]", FUNCTION_TESTS, timeout_s=5).passed == 1
+    assert harness_pid() not in (None, first)
+
+
+def test_batches_keep_a_problems_items_together():
+    keys = [(problem, "answer", index) for index in range(10) for problem in ("a", "b", "c")]
+    chunks = _chunks(keys, workers=2)
+    assert sorted(key for chunk in chunks for key in chunk) == sorted(keys)
+    flat = [key[0] for chunk in chunks for key in chunk]
+    assert flat == ["a"] * 10 + ["b"] * 10 + ["c"] * 10
+    assert max(len(chunk) for chunk in chunks) == 2

@@ -16,7 +16,8 @@ from rdistill.verify import grade_many
 from rdistill.verify.answers import answers_equal, last_boxed
 from rdistill.verify.livecodebench import decode_private_tests, problem_tests
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# ../shared/data beside the checkout, or beside a folder holding it (a git worktree, say).
+DATA = next((p / "shared" / "data" for p in Path(__file__).resolve().parents if (p / "shared" / "data").is_dir()), Path("shared/data"))
 needs_data = pytest.mark.skipif(not DATA.exists(), reason="../shared/data is not beside the checkout")
 
 

@@ -208,8 +208,10 @@ class GenerateOptions(Options):
 class VerifyOptions(Options):
     """How rollouts are checked."""
 
-    code_timeout_s: float = Field(5.0, gt=0, description="Wall-clock limit for one solution's whole test run.")
-    workers: int = Field(2, ge=1, description="Processes checking code solutions in parallel.")
+    code_timeout_s: float = Field(
+        5.0, gt=0, description="Wall-clock limit for each test of a code solution (CPU: one second more); a whole solution gets its tests' sum plus 5 s."
+    )
+    workers: int = Field(2, ge=1, description="Processes grading answers and code in parallel, each with its own warm sandbox.")
 
 
 class ProxyOptions(Options):

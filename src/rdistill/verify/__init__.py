@@ -8,19 +8,20 @@ evaluation stage uses too, so that teachers and students are judged by the same 
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import re
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.progress import Progress
-
-from rdistill.config import VerifyOptions
-from rdistill.data import PROBLEM_COLUMNS, ROLLOUT_COLUMNS, read_records, write_parquet
-from rdistill.data.manifest import run_stage
 from rdistill.verify.answers import answers_equal, extract_answer
-from rdistill.verify.sandbox import isolation, run_program
+from rdistill.verify.sandbox import describe_isolation, run_program
+
+# Worker processes import this package: the stage's I/O (pydantic options, pyarrow, rich) is
+# imported where it is used, so that a worker starts in milliseconds rather than a second.
+if TYPE_CHECKING:
+    from rdistill.config import VerifyOptions
 
 OUTPUT = "verified.parquet"
 FENCE = re.compile(r"```(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL)
@@ -73,32 +74,65 @@ def _dedup_key(problem: dict[str, Any], response: str) -> tuple:
     return (problem["id"], "answer", response)
 
 
+def grade_chunk(items: list[tuple[dict[str, Any], str]], timeout_s: float) -> list[dict[str, Any]]:
+    """Verdicts for a batch of items, graded in one task: one round trip to a worker per batch."""
+    return [grade(problem, response, timeout_s) for problem, response in items]
+
+
+def _chunks(keys: list[tuple], workers: int) -> list[list[tuple]]:
+    """Keys in batches of a problem's items together, so that a worker parses a gold answer once.
+
+    About eight batches per worker keep the workers evenly loaded to the end; 64 items at most
+    keep one slow batch (code that times out) from holding up the last seconds.
+    """
+    by_problem: dict[Any, list[tuple]] = {}
+    for key in keys:
+        by_problem.setdefault(key[0], []).append(key)
+    ordered = [key for group in by_problem.values() for key in group]
+    size = max(1, min(64, math.ceil(len(ordered) / (8 * workers))))
+    return [ordered[start : start + size] for start in range(0, len(ordered), size)]
+
+
+def _worker_pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes forked from a fresh server process that has imported the graders once.
+
+    Processes, not threads: Math-Verify's time limits use signals, which work only in a
+    process's main thread. Not forked from this process, which may hold a model; and not
+    spawned, which would import Math-Verify and this program's main module (the CLI, say) in
+    every worker of every call, a second or more each. The server starts once per program.
+    """
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["__main__", "rdistill.verify", "math_verify"])
+    return ProcessPoolExecutor(workers, mp_context=context)
+
+
 def grade_many(
     items: list[tuple[dict[str, Any], str]], timeout_s: float = 5.0, workers: int = 2, description: str = "verify", console=None
 ) -> list[dict[str, Any]]:
     """Verdicts for (problem, response) pairs, graded in `workers` processes, with a progress bar.
 
     Each distinct (problem, answer or program) is graded once however many rollouts wrote it
-    (teachers often agree word for word). Processes, not threads: Math-Verify's time limits use
-    signals, which work only in a process's main thread. The pool is started with `spawn` so
-    that a parent holding a model does not fork its memory into every worker.
+    (teachers often agree word for word).
     """
+    from rich.progress import Progress
+
     unique: dict[tuple, tuple[dict[str, Any], str]] = {}
     for problem, response in items:
         unique.setdefault(_dedup_key(problem, response), (problem, response))
     verdicts: dict[tuple, dict[str, Any]] = {}
-    context = multiprocessing.get_context("spawn")
-    with Progress(console=console, transient=False) as progress, ProcessPoolExecutor(workers, mp_context=context) as pool:
+    with Progress(console=console, transient=False) as progress, _worker_pool(workers) as pool:
         task = progress.add_task(description, total=len(unique))
-        futures = {pool.submit(grade, problem, response, timeout_s): key for key, (problem, response) in unique.items()}
+        futures = {pool.submit(grade_chunk, [unique[key] for key in chunk], timeout_s): chunk for chunk in _chunks(list(unique), workers)}
         for future in as_completed(futures):
-            verdicts[futures[future]] = future.result()
-            progress.advance(task)
+            verdicts.update(zip(futures[future], future.result()))
+            progress.advance(task, len(futures[future]))
     return [dict(verdicts[_dedup_key(problem, response)]) for problem, response in items]
 
 
 def load_rollouts(run_dir: Path) -> list[dict[str, Any]]:
     """Every teacher's rollouts, in a stable order."""
+    from rdistill.data import ROLLOUT_COLUMNS, read_records
+
     rows = []
     for path in sorted((Path(run_dir) / "rollouts").glob("*.jsonl")):
         rows += read_records(path, ROLLOUT_COLUMNS)
@@ -107,10 +141,13 @@ def load_rollouts(run_dir: Path) -> list[dict[str, Any]]:
 
 def run(options: VerifyOptions, run_dir: Path, force: bool = False, log=print, console=None) -> dict[str, Any]:
     """Write `verified.parquet`: every rollout with its domain, difficulty and verdict."""
+    from rdistill.data import PROBLEM_COLUMNS, read_records, write_parquet
+    from rdistill.data.manifest import run_stage
+
     run_dir = Path(run_dir)
 
     def work() -> dict[str, Any]:
-        log(f"code sandbox isolation: {isolation()}")
+        log(f"code sandbox isolation: {describe_isolation()}")
         problems = read_records(run_dir / "problems.parquet", PROBLEM_COLUMNS)
         by_id = {problem["id"]: problem for problem in problems}
         rollouts = load_rollouts(run_dir)
