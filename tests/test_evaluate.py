@@ -130,3 +130,29 @@ def test_recipe_errors_name_the_key(tmp_path):
         run(EvaluateOptions(students=[{"name": "x", "backend": "hf", "model": "x", "sampling": {}}]), tmp_path, tmp_path)
     with pytest.raises(RecipeError, match=r"evaluate: no student to evaluate"):
         run(EvaluateOptions(base=False, distilled=False), tmp_path, tmp_path)
+
+
+@needs_data
+def test_a_student_served_by_rdistill_serve_is_evaluated_through_the_openai_backend(tmp_path, tiny_base):
+    from servers import served
+
+    run_dir = tmp_path / "run"
+    recipe = recipe_dict(run_dir, tmp_path / "unused.jsonl", tiny_base)
+    benchmarks = [spec for spec in recipe["evaluate"]["benchmarks"] if spec["name"] != "lcb"]
+    recipe["evaluate"]["benchmarks"] = [{**spec, "temperature": 0.0} if "format" in spec else spec for spec in benchmarks]
+    with served(str(tiny_base), "--model-name", "student", "--batch-size", "1") as url:
+        recipe["evaluate"]["students"] = [{"name": "served", "backend": "openai", "model": "student", "base_urls": [url], "timeout_s": 60}]
+        parsed = Recipe.model_validate(recipe)
+        problems.run(parsed.problems, run_dir, log=lambda _: None)
+        run(parsed.evaluate, run_dir, tiny_base, log=lambda _: None)
+
+    summary = json.loads((run_dir / "eval" / "summary.json").read_text())
+    assert list(summary["students"]) == ["base", "served"]
+    responses = {}
+    for spec in benchmarks:
+        for row in read_parquet(run_dir / "eval" / f"{spec['name']}.parquet"):
+            responses.setdefault((spec["name"], row["problem_id"], row["sample_index"]), {})[row["student"]] = row["response"]
+    # The server hands back the completion without surrounding white space.
+    same = [answers["base"].strip() == answers["served"].strip() for answers in responses.values()]
+    assert len(same) == 2 * 5 + 4 * 2 + 2, "every benchmark answered by both students"
+    assert sum(same) >= 0.8 * len(same), "greedy answers of the same weights agree, whether local or served"
