@@ -24,12 +24,17 @@ OUTPUT = "teachers.json"
 PROXY_DIR = "teachers_proxy"
 
 
-def score_teachers(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Trace statistics of every teacher found in verified rollouts."""
+def by_teacher(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Verified rollouts grouped by teacher, teachers in name order."""
     grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         grouped[row["teacher"]].append(row)
-    return {teacher: trace_statistics(teacher_rows) for teacher, teacher_rows in sorted(grouped.items())}
+    return dict(sorted(grouped.items()))
+
+
+def score_teachers(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Trace statistics of every teacher found in verified rollouts."""
+    return {teacher: trace_statistics(teacher_rows) for teacher, teacher_rows in by_teacher(rows).items()}
 
 
 def _ranked(scores: dict[str, dict[str, Any]], key: str, options: TeachersOptions, lowest_first: bool) -> list[str]:
@@ -63,15 +68,13 @@ def choose(scores: dict[str, dict[str, Any]], options: TeachersOptions) -> tuple
 
 def add_student_signals(scores: dict[str, dict[str, Any]], rows: list[dict[str, Any]], problems: list[dict[str, Any]], student: Path, options: TeachersOptions, run_dir: Path, console=None) -> dict[str, Any] | None:
     """Student perplexity and, for the proxy rule, proxy gains, written into `scores`; returns the proxy details."""
-    by_teacher: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        by_teacher[row["teacher"]].append(row)
+    grouped = by_teacher(rows)
     if options.perplexity_traces:
-        for teacher, sample in common_problem_sample(by_teacher, options.perplexity_traces, options.proxy.seed).items():
+        for teacher, sample in common_problem_sample(grouped, options.perplexity_traces, options.proxy.seed).items():
             scores[teacher]["student_nll"] = student_nll(student, sample) if sample else None
     if options.choose != "proxy":
         return None
-    eligible = {name: teacher_rows for name, teacher_rows in by_teacher.items() if scores[name]["accuracy"] >= options.min_accuracy}
+    eligible = {name: teacher_rows for name, teacher_rows in grouped.items() if scores[name]["accuracy"] >= options.min_accuracy}
     training = [problem for problem in problems if problem["split"] == "train"]
     proxy = proxy_scores(student, eligible, training, options.proxy, run_dir / PROXY_DIR, console)
     for teacher, result in proxy["teachers"].items():
