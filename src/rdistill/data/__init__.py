@@ -5,9 +5,10 @@ nothing else passes between stages.
 """
 
 from rdistill.data.io import (
-    append_jsonl,
+    JsonlAppender,
     atomic_path,
     file_hash,
+    key_seed,
     read_jsonl,
     read_parquet,
     stable_id,
@@ -35,10 +36,11 @@ __all__ = [
     "SFT_COLUMNS",
     "VERDICT_COLUMNS",
     "VERIFIED_COLUMNS",
-    "append_jsonl",
+    "JsonlAppender",
     "assistant_content",
     "atomic_path",
     "file_hash",
+    "key_seed",
     "read_jsonl",
     "read_parquet",
     "read_records",

@@ -10,7 +10,6 @@ graded once per (student, benchmark), so an interrupted evaluation resumes where
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 from rich.progress import Progress
 
 from rdistill.config import EvaluateOptions, TeacherSpec
-from rdistill.data import append_jsonl, read_jsonl, read_parquet, write_json, write_parquet
+from rdistill.data import JsonlAppender, key_seed, read_jsonl, read_parquet, write_json, write_parquet
 from rdistill.data.manifest import run_stage
 from rdistill.errors import RecipeError
 from rdistill.evaluate.benchmarks import Benchmark, load_benchmark, source_path
@@ -31,7 +30,6 @@ EVAL_DIR = "eval"
 PARTS = "eval/parts"
 SUMMARY = "eval/summary.json"
 GROUPS = ("in_domain", "out_of_domain")
-FLUSH_EVERY = 64
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -69,16 +67,10 @@ def check_options(options: EvaluateOptions, students: list[tuple[TeacherSpec, st
     _check_names([(spec.name, f"evaluate.benchmarks[{index}].name") for index, spec in enumerate(options.benchmarks)], "benchmark")
 
 
-def request_seed(base_seed: int, benchmark: str, problem_id: str, sample_index: int) -> int:
-    """A seed per (benchmark, problem, sample), the same for every student, so reruns repeat their samples."""
-    digest = hashlib.sha256(f"{base_seed}/{benchmark}/{problem_id}/{sample_index}".encode()).digest()
-    return int.from_bytes(digest[:4], "big")
-
-
 def pending_requests(benchmark: Benchmark, done: set[tuple[str, int]]) -> list[Request]:
-    """The requests of a benchmark whose answers are not in the part file yet."""
+    """The requests of a benchmark whose answers are not in the part file yet, seeded alike for every student."""
     return [
-        Request(problem, sample, request_seed(benchmark.sampling.seed, benchmark.name, problem["id"], sample), benchmark.messages(problem))
+        Request(problem, sample, key_seed(benchmark.sampling.seed, benchmark.name, problem["id"], sample), benchmark.messages(problem))
         for problem in benchmark.problems
         for sample in range(benchmark.samples)
         if (problem["id"], sample) not in done
@@ -124,23 +116,20 @@ def collect_answers(student: Student, benchmark: Benchmark, path: Path, label: s
     requests = pending_requests(benchmark, {(a["problem_id"], a["sample_index"]) for a in answers})
     if not requests:
         return answers
-    pending: list[dict[str, Any]] = []
+    writer = JsonlAppender(path)
     with Progress(console=console, transient=False) as progress:
         task = progress.add_task(f"answer {label}", total=len(requests))
 
         def keep(completion: Completion) -> None:
-            pending.append(answer_row(completion))
+            row = answer_row(completion)
+            writer.write(row)
+            answers.append(row)
             progress.advance(task)
-            if len(pending) >= FLUSH_EVERY:
-                append_jsonl(pending, path)
-                answers.extend(pending)
-                pending.clear()
 
         try:
             student.get().generate(requests, benchmark.sampling, keep)
         finally:
-            append_jsonl(pending, path)
-            answers.extend(pending)
+            writer.close()
     return answers
 
 

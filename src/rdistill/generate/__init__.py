@@ -8,33 +8,23 @@ interrupted.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from rdistill.config import GenerateOptions, TeacherSpec
-from rdistill.data import PROBLEM_COLUMNS, read_jsonl, read_records
+from rdistill.data import PROBLEM_COLUMNS, JsonlAppender, key_seed, read_jsonl, read_records
 from rdistill.data.manifest import run_stage
 from rdistill.errors import RecipeError
 from rdistill.generate.backend import Completion, Request, make_backend
 from rdistill.generate.micro import check_micro_teacher
 
 ROLLOUT_DIR = "rollouts"
-FSYNC_EVERY_S = 1.0
 # Fields of a teacher that change how requests travel, not what comes back: editing them (adding
 # an endpoint, raising concurrency) resumes a run instead of discarding its rollouts.
 TRANSPORT_FIELDS = {"base_urls", "api_key_env", "concurrency", "timeout_s", "retry", "batch_size"}
-
-
-def rollout_seed(base_seed: int, problem_id: str, teacher: str, sample_index: int) -> int:
-    """A per-rollout seed that depends only on its key, so reruns reproduce the same samples."""
-    digest = hashlib.sha256(f"{base_seed}/{problem_id}/{teacher}/{sample_index}".encode()).digest()
-    return int.from_bytes(digest[:4], "big")
 
 
 def finished_keys(path: Path) -> set[tuple[str, int]]:
@@ -73,38 +63,11 @@ def rollout_row(teacher: str, completion: Completion) -> dict[str, Any]:
 def pending_requests(teacher: TeacherSpec, problems: list[dict[str, Any]], options: GenerateOptions, done: set[tuple[str, int]]) -> list[Request]:
     """The requests of `teacher` whose keys are not written yet."""
     return [
-        Request(problem, sample, rollout_seed(options.seed, problem["id"], teacher.name, sample), [{"role": "user", "content": problem["prompt"]}])
+        Request(problem, sample, key_seed(options.seed, problem["id"], teacher.name, sample), [{"role": "user", "content": problem["prompt"]}])
         for problem in problems
         for sample in range(options.samples_per_problem)
         if (problem["id"], sample) not in done
     ]
-
-
-class RolloutWriter:
-    """Appends rollouts one line at a time, flushed at once and synced to disk every second.
-
-    A flushed line survives a killed process (it is in the kernel's cache); the periodic fsync
-    bounds what a power cut can take, without paying a disk sync per rollout.
-    """
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.handle: TextIO = path.open("a", encoding="utf-8")
-        self.synced = time.monotonic()
-
-    def write(self, row: dict[str, Any]) -> None:
-        """Append one rollout line."""
-        self.handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-        self.handle.flush()
-        if time.monotonic() - self.synced > FSYNC_EVERY_S:
-            os.fsync(self.handle.fileno())
-            self.synced = time.monotonic()
-
-    def close(self) -> None:
-        """Sync and close the file."""
-        self.handle.flush()
-        os.fsync(self.handle.fileno())
-        self.handle.close()
 
 
 def generation_progress(console) -> Progress:
@@ -146,7 +109,7 @@ def generate_teacher(teacher: TeacherSpec, where: str, requests: list[Request], 
     """Run `requests` through the teacher's backend, appending each rollout to `path` as it arrives."""
     tally = ProgressTally(progress, f"generate {teacher.name}", len(requests))
     backend = make_backend(teacher, where)
-    writer = RolloutWriter(path)
+    writer = JsonlAppender(path)
 
     def keep(completion: Completion) -> None:
         writer.write(rollout_row(teacher.name, completion))

@@ -70,8 +70,9 @@ def add_student_signals(scores: dict[str, dict[str, Any]], rows: list[dict[str, 
     """Student perplexity and, for the proxy rule, proxy gains, written into `scores`; returns the proxy details."""
     grouped = by_teacher(rows)
     if options.perplexity_traces:
-        for teacher, sample in common_problem_sample(grouped, options.perplexity_traces, options.proxy.seed).items():
-            scores[teacher]["student_nll"] = student_nll(student, sample) if sample else None
+        nlls = student_nll(student, common_problem_sample(grouped, options.perplexity_traces, options.proxy.seed))
+        for teacher, nll in nlls.items():
+            scores[teacher]["student_nll"] = nll
     if options.choose != "proxy":
         return None
     eligible = {name: teacher_rows for name, teacher_rows in grouped.items() if scores[name]["accuracy"] >= options.min_accuracy}

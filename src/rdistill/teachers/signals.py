@@ -60,17 +60,22 @@ def common_problem_sample(rows_by_teacher: dict[str, list[dict[str, Any]]], coun
     return {teacher: [samples[problem_id] for problem_id in chosen] for teacher, samples in first_samples.items()}
 
 
-def student_nll(model_dir: Path, rollouts: list[dict[str, Any]]) -> float:
-    """The student's mean negative log-likelihood per token of the assistant turns of `rollouts`.
+def student_nll(model_dir: Path, samples: dict[str, list[dict[str, Any]]]) -> dict[str, float | None]:
+    """Per teacher, the student's mean negative log-likelihood per token of the assistant turns of its sample.
 
     Only the tokens after the prompt count: how surprising the teacher's reasoning and answer
-    are to the student, which is what fine-tuning has to change.
+    are to the student, which is what fine-tuning has to change. The model is loaded once.
     """
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    return {teacher: _mean_nll(tokenizer, model, rollouts) if rollouts else None for teacher, rollouts in samples.items()}
+
+
+def _mean_nll(tokenizer, model, rollouts: list[dict[str, Any]]) -> float:
+    import torch
+
     total_nll, total_tokens = 0.0, 0
     for rollout in rollouts:
         messages = sft_messages(rollout)
