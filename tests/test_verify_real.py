@@ -13,7 +13,7 @@ import pytest
 
 from rdistill.errors import DataError
 from rdistill.verify import grade_many
-from rdistill.verify.answers import answers_equal, last_boxed
+from rdistill.verify.answers import _normalise, answers_equal, last_boxed, quick_verdict
 from rdistill.verify.livecodebench import decode_private_tests, problem_tests
 
 # ../shared/data beside the checkout, or beside a folder holding it (a git worktree, say).
@@ -52,6 +52,49 @@ def test_every_math500_reference_boxed_answer_equals_its_answer_field():
 )
 def test_math_verify_equivalence_of_math500_answer_forms(predicted, gold, equal):
     assert answers_equal(predicted, gold) is equal
+
+
+@pytest.mark.parametrize(
+    ("predicted", "gold", "quick"),
+    [
+        (r"\left( 3, \dfrac{\pi}{2} \right)", r"(3,\frac{\pi}{2})", True),
+        (r"\text{ Evelyn }.", "evelyn", True),
+        (r"{\tfrac{1}{2}}", r"\frac{1}{2}", True),
+        (r"\Delta", r"\delta", None),
+        (r"\pi r", r"\pir", None),
+        (r"\{1,2\}", "1,2", None),
+        ("1,2,...", "1,2,", None),
+        (r"\frac{1}{2}", "0.5", None),
+    ],
+)
+def test_quick_verdict_settles_only_respellings(predicted, gold, quick):
+    assert quick_verdict(predicted, gold) is quick
+
+
+@needs_data
+def test_quick_verdict_tells_math500_answers_apart_and_settles_their_respellings():
+    """Different MATH-500 answers stay different under the fast path (Math-Verify decides those
+    it merges); the usual re-spellings of each answer are settled equal without parsing."""
+    from math_verify import parse, verify
+
+    golds = sorted({row["answer"] for row in read_jsonl("math500")})
+    merged: dict[str, list[str]] = {}
+    for gold in golds:
+        merged.setdefault(_normalise(gold), []).append(gold)
+    merged_groups = [group for group in merged.values() if len(group) > 1]
+    assert all(verify(parse(f"\\boxed{{{first}}}"), parse(f"\\boxed{{{other}}}")) for first, *rest in merged_groups for other in rest)
+    assert len(merged) >= len(golds) - 2
+    respellings = [(gold, spelling) for gold in golds for spelling in respelled(gold)]
+    assert [pair for pair in respellings if quick_verdict(pair[1], gold=pair[0]) is not True] == []
+    assert len(respellings) > 4 * len(golds)
+
+
+def respelled(answer: str) -> list[str]:
+    """Ways of writing `answer` that change nothing but its spelling."""
+    spellings = [answer.replace(r"\frac", r"\dfrac"), f"{{{answer}}}", rf"\text{{ {answer} }}", f"{answer}.", f"$ {answer} $"]
+    if answer.startswith("(") and answer.endswith(")"):
+        spellings.append(rf"\left{answer[:-1]} \right)")
+    return spellings
 
 
 def humaneval_problem(row: dict) -> dict:
