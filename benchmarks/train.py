@@ -11,7 +11,8 @@ machine only ever adds time. Throughput counts the examples' own tokens, never p
   the weights) on micro-world traces of every difficulty and teacher.
 - GPU: a model of the Qwen2.5-0.5B configuration at random initialisation, bf16, on
   conversations of 256 to 8192 tokens (log-uniform, as long reasoning traces vary); the packed
-  run adds flash-attention's variable-length kernel and Liger's kernels when they are installed.
+  run adds flash-attention's variable-length kernel where installed (else torch's flex attention
+  with a block-sparse mask per packed row) and Liger's kernels when they are installed.
   Prints model FLOPs utilisation (MFU) against the GPU's dense bf16 peak.
 
 Usage: python benchmarks/train.py [--rounds 3] [--examples 320]
@@ -118,16 +119,20 @@ def flops_per_token(model_dir: Path, conversations_tokens: list[int]) -> float:
     return 6 * parameters + 6 * config.num_hidden_layers * config.hidden_size * mean_context
 
 
-def settings(on_gpu: bool, use_liger: bool = True, checkpointing: bool = True) -> tuple[SFTOptions, SFTOptions]:
+def packed_attention() -> str:
+    """The packed run's attention on a GPU: flash-attention's variable-length kernel where installed, else flex attention."""
+    return "flash_attention_2" if importlib.util.find_spec("flash_attn") else "flex_attention"
+
+
+def settings(on_gpu: bool, use_liger: bool = True, checkpointing: bool = True, attention: str | None = None) -> tuple[SFTOptions, SFTOptions]:
     """(TRL's default collation, packed training): same batch, schedule and precision."""
     if not on_gpu:
         common = dict(batch_size=32, max_length=512, logging_steps=10**6)
         return SFTOptions(**common, packing=False), SFTOptions(**common, packing=True)
     common = dict(batch_tokens=65536, max_length=8192, bf16=True, gradient_checkpointing=checkpointing, logging_steps=10**6)
-    flash = "flash_attention_2" if importlib.util.find_spec("flash_attn") else "sdpa"
     liger = use_liger and importlib.util.find_spec("liger_kernel") is not None
     baseline = SFTOptions(**common, packing=False, micro_batch_size=2)
-    return baseline, SFTOptions(**common, packing=True, micro_batch_size=2, attn_implementation=flash, liger_kernel=liger)
+    return baseline, SFTOptions(**common, packing=True, micro_batch_size=2, attn_implementation=attention or packed_attention(), liger_kernel=liger)
 
 
 def main() -> None:
@@ -136,6 +141,7 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=None, help="conversations (default: 192 on CPU, 256 on GPU)")
     parser.add_argument("--no-liger", action="store_true", help="leave Liger's kernels out of the packed configuration")
     parser.add_argument("--no-checkpointing", action="store_true", help="GPU: keep activations instead of recomputing them (models that fit)")
+    parser.add_argument("--attention", default=None, help="GPU: the packed run's attn_implementation (default: flash_attention_2 where installed, else flex_attention)")
     args = parser.parse_args()
     on_gpu = torch.cuda.is_available()
     with tempfile.TemporaryDirectory() as tmp:
@@ -150,7 +156,7 @@ def main() -> None:
             model_dir = micro_student(workdir / "student")
             conversations = micro_traces(args.examples or 192)
             device = f"cpu ({torch.get_num_threads()} threads)"
-        baseline, packed = settings(on_gpu, use_liger=not args.no_liger, checkpointing=not args.no_checkpointing)
+        baseline, packed = settings(on_gpu, not args.no_liger, not args.no_checkpointing, args.attention)
         speeds: dict[str, list[float]] = {"trl_default": [], "packed": []}
         for round_index in range(args.rounds):
             for name, options in (("trl_default", baseline), ("packed", packed)):

@@ -25,7 +25,7 @@ def trace_conversations(count: int) -> list[list[dict[str, str]]]:
     return conversations
 
 
-@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+@pytest.mark.parametrize("attention", ["sdpa", "eager", "flex_attention"])
 def test_packed_row_loss_is_the_token_weighted_mean_of_its_examples(tmp_path, attention):
     options = SFTOptions(packing=True, max_length=256, attn_implementation=attention)
     prepared = prepare_run(micro_student(tmp_path / "micro"), trace_conversations(24), tmp_path / "out", options)

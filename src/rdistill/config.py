@@ -79,8 +79,10 @@ class SFTOptions(Options):
     liger_kernel: bool = Field(False, description="Use Liger's fused Triton kernels (RMSNorm, RoPE, SwiGLU, fused cross-entropy); GPU only, needs `liger-kernel`.")
     attn_implementation: str = Field(
         "sdpa",
-        description="Attention kernel: 'sdpa' (any device; packed rows get a block-diagonal mask), 'eager', or on a GPU "
-        "'flash_attention_2' / 'kernels-community/flash-attn2' (variable-length kernels, the fastest with packing).",
+        description="Attention kernel: 'sdpa' (any device; packed rows get a dense block-diagonal mask), 'eager', "
+        "'flex_attention' (torch's own; packed rows get a block-sparse mask that skips attention between examples, compiled "
+        "to Triton kernels on a GPU, slow to compile on a CPU), or on a GPU 'flash_attention_2' / 'kernels-community/flash-attn2' "
+        "(variable-length kernels, the fastest with packing, where installed).",
     )
     report_to: list[Literal["tensorboard", "wandb", "mlflow"]] = Field(
         [], description="Trackers to send the training logs to besides student/training_log.json (their package must be installed)."
