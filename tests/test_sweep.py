@@ -51,16 +51,19 @@ def test_summary_gives_mean_and_spread_over_seeds():
 
 def test_tiny_sweep_runs_every_cell_reuses_the_parent_files_and_skips_finished_cells(tmp_path, capsys):
     raw = tiny_recipe_dict(tmp_path / "run")
-    raw["sweep"] = {"variants": {"curated": {"curate.strategy": "stratified", "curate.trajectories": {"per_problem": 1}}}, "seeds": [0]}
+    raw["sweep"] = {"variants": {"curated": {"curate.strategy": "stratified", "curate.trajectories": {"per_problem": 1}}}, "seeds": [0, 1]}
     raw["curate"] = {"budget": 40}
     raw["evaluate"]["sampling"]["max_tokens"] = 24
     parent = run_sweep(Recipe.model_validate(raw))
     summary = json.loads((parent / "sweep" / "summary.json").read_text())
-    assert [(g["group"], g["seeds"], g["examples"]["mean"]) for g in summary["groups"]] == [("curated", [0], 40)]
+    assert [(g["group"], g["seeds"], g["examples"]["mean"]) for g in summary["groups"]] == [("curated", [0, 1], 40)]
     assert 0 <= summary["groups"][0]["in_domain"]["mean"] <= 1
     cell_dir = parent / "sweep" / "curated-seed0"
     assert (cell_dir / "verified.parquet").is_symlink() and (cell_dir / "eval" / "summary.json").exists()
     assert {"curate", "train", "evaluate"} <= set(read_manifest(cell_dir)["stages"]) and "generate" not in read_manifest(cell_dir)["stages"]
+    second_base = sorted((parent / "sweep" / "curated-seed1" / "eval" / "parts" / "base").iterdir())
+    assert second_base and all(p.is_symlink() and p.resolve().parent == (cell_dir / "eval" / "parts" / "base").resolve() for p in second_base), "the base is answered once"
+    assert summary["cells"][0]["base_accuracy"] == summary["cells"][1]["base_accuracy"]
     assert "## Sweep" in (parent / "report.md").read_text()
     assert "Curation steps" in [section.title for section in build_sections(cell_dir)]
     capsys.readouterr()

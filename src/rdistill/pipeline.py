@@ -20,8 +20,12 @@ def save_resolved_recipe(recipe: Recipe, run_dir: Path) -> None:
         tmp.write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
 
 
-def run_one(stage: str, recipe: Recipe, run_dir: Path, force: bool = False, console=None) -> dict[str, Any]:
-    """Run one stage of `recipe` in `run_dir`; the CLI's stage commands call this too."""
+def run_one(stage: str, recipe: Recipe, run_dir: Path, force: bool = False, console=None, base_answers_from: Path | None = None) -> dict[str, Any]:
+    """Run one stage of `recipe` in `run_dir`; the CLI's stage commands call this too.
+
+    `base_answers_from`: a run whose base student was evaluated the same way (a sweep's earlier
+    cell); `evaluate` links its graded base answers instead of answering again.
+    """
     log = console.print if console is not None else print
     if stage == "problems":
         return problems.run(recipe.problems, run_dir, force, log)
@@ -38,7 +42,7 @@ def run_one(stage: str, recipe: Recipe, run_dir: Path, force: bool = False, cons
         return train.run(recipe.train, run_dir, force, log, console)
     if stage == "evaluate":
         base = train.resolve_base(recipe.train, console)
-        return evaluate.run(recipe.evaluate, run_dir, base, force, log, console)
+        return evaluate.run(recipe.evaluate, run_dir, base, force, log, console, base_answers_from)
     if stage == "report":
         return report.run(recipe.report, run_dir, force, log)
     raise ValueError(f"unknown stage {stage!r}")

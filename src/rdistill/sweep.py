@@ -3,7 +3,9 @@
 The parent run directory holds the problems, rollouts, verdicts and teacher choice, made once;
 each cell is a sub-run in `sweep/CELL/` that links to those files and runs the last three stages
 with its overrides. A cell's stages skip or resume through its own manifest, so an interrupted
-sweep picks up where it stopped and finished cells cost nothing. `sweep/summary.json` gives,
+sweep picks up where it stopped and finished cells cost nothing. The base student is answered
+once: a cell whose base evaluation would be the same as an earlier cell's links that cell's
+graded base answers (`eval/parts/base/`) instead. `sweep/summary.json` gives,
 per group of cells that differ only in seed, the mean and spread of in-domain and
 out-of-domain accuracy.
 """
@@ -110,6 +112,13 @@ def link_shared_files(parent: Path, cell_dir: Path) -> None:
             link.symlink_to(os.path.relpath(parent / name, cell_dir))
 
 
+def base_answers_key(recipe: Recipe) -> str:
+    """What the base student's graded answers depend on: the base itself and how it is asked and graded."""
+    asked = recipe.evaluate.model_dump(mode="json", include={"sampling", "samples_per_problem", "batch_size", "benchmarks", "grading"})
+    base = recipe.train.model_dump(mode="json", include={"student", "micro_student"})
+    return json.dumps([asked, base], sort_keys=True)
+
+
 def _spread(values: list[float]) -> dict[str, float]:
     return {
         "mean": statistics.fmean(values),
@@ -178,15 +187,18 @@ def run_sweep(recipe: Recipe, run_dir: Path | None = None, force: bool = False, 
         console.rule(f"[bold]parent run: {', '.join(UPSTREAM_STAGES)}")
     for stage in UPSTREAM_STAGES:
         run_one(stage, recipe, parent, force, console)
-    results = []
+    results, base_answered_in = [], {}
     for number, (cell, sub_recipe) in enumerate(recipes, start=1):
         cell_dir = parent / SWEEP_DIR / cell.name
         if console is not None:
             console.rule(f"[bold]cell {number}/{len(recipes)}: {cell.name}")
         link_shared_files(parent, cell_dir)
+        base_key = base_answers_key(sub_recipe)
         save_resolved_recipe(sub_recipe, cell_dir)
         for stage in CELL_STAGES:
-            run_one(stage, sub_recipe, cell_dir, force, console)
+            run_one(stage, sub_recipe, cell_dir, force, console, base_answers_from=base_answered_in.get(base_key))
+        if sub_recipe.evaluate.base:
+            base_answered_in.setdefault(base_key, cell_dir)
         results.append(cell_result(cell, cell_dir))
     write_json(summarise(results), parent / SUMMARY)
     run_one("report", recipe, parent, force, console)

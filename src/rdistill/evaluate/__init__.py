@@ -11,6 +11,7 @@ graded once per (student, benchmark), so an interrupted evaluation resumes where
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -261,14 +262,35 @@ def summarise(benchmarks: list[Benchmark], students: list[str], rows: dict[tuple
     return summary
 
 
-def run(options: EvaluateOptions, run_dir: Path, base_model: Path, force: bool = False, log=print, console=None) -> dict[str, Any]:
-    """Write `eval/BENCH.parquet` per benchmark and `eval/summary.json` for every student."""
+def link_graded_answers(source_run: Path, run_dir: Path, student: str, benchmarks: list[Benchmark]) -> None:
+    """Point `student`'s graded parts at another run's (relative symlinks), for parts this run lacks.
+
+    For a student whose answers cannot differ between the runs (a sweep's base, asked and graded
+    alike): `evaluate_students` then reads them back as it does its own finished parts.
+    """
+    for benchmark in benchmarks:
+        source, link = (part_stem(where, student, benchmark.name).with_suffix(".parquet") for where in (source_run, run_dir))
+        if source.exists() and not link.exists():
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.unlink(missing_ok=True)
+            link.symlink_to(os.path.relpath(source, link.parent))
+
+
+def run(
+    options: EvaluateOptions, run_dir: Path, base_model: Path, force: bool = False, log=print, console=None, base_answers_from: Path | None = None
+) -> dict[str, Any]:
+    """Write `eval/BENCH.parquet` per benchmark and `eval/summary.json` for every student.
+
+    `base_answers_from`: a run whose graded base answers this one may link (`link_graded_answers`).
+    """
     run_dir = Path(run_dir)
     students = students_of(options, Path(base_model), run_dir)
     check_options(options, students)
 
     def work() -> dict[str, Any]:
         benchmarks = [load_benchmark(spec, options, run_dir, f"evaluate.benchmarks[{index}]") for index, spec in enumerate(options.benchmarks)]
+        if base_answers_from is not None and options.base:
+            link_graded_answers(Path(base_answers_from), run_dir, "base", benchmarks)
         rows = evaluate_students(students, benchmarks, run_dir, options, console)
         names = [spec.name for spec, _ in students]
         for benchmark in benchmarks:
