@@ -2,10 +2,12 @@
 
 Both go through the same `prepare_run` (TRL's SFTTrainer, assistant-only loss, same model, data,
 global batch and seed); the baseline pads each batch to its longest example (TRL's default,
-no packing, also rdistill's default), the other packs examples into rows with per-example
-position ids (`train.sft.packing: true`). Runs alternate,
-`--rounds` times each, and the fastest of each counts (as timeit does): other work on a shared
-machine only ever adds time. Throughput counts the examples' own tokens, never padding.
+no packing), the other packs examples into rows with per-example position ids
+(`train.sft.packing: true`, rdistill's default). Runs alternate, `--rounds` times each, and the
+fastest of each counts (as timeit does): other work on a shared machine only ever adds time.
+Throughput counts the examples' own tokens, never padding, from the end of the first
+`--warmup-steps` optimiser steps to the end of the run (steady state); the whole-run figure,
+start-up included, is printed too.
 
 - CPU: the micro student (its default size, random initialisation: speed does not depend on
   the weights) on micro-world traces of every difficulty and teacher.
@@ -30,6 +32,7 @@ import time
 from pathlib import Path
 
 import torch
+from transformers import TrainerCallback
 
 from rdistill.config import SFTOptions
 from rdistill.micro.problems import generate_problems
@@ -92,18 +95,43 @@ def qwen_student(folder: Path) -> Path:
     return folder
 
 
-def measure(model_dir: Path, conversations, options: SFTOptions, workdir: Path) -> tuple[float, int]:
-    """Tokens per second of one epoch with `options`, and the number of example tokens trained on."""
+class StepClock(TrainerCallback):
+    """Wall time and example tokens seen at the end of every optimiser step (a TrainerCallback).
+
+    Throughput is taken between the end of the warm-up steps and the end of the run: the first
+    steps pay for CUDA and cuBLAS start-up, memory-pool growth and, with flex attention, kernel
+    compilation, which a run of a few dozen steps would otherwise count as training time.
+    """
+
+    def __init__(self) -> None:
+        self.marks: list[tuple[float, int]] = []
+
+    def on_train_begin(self, args, state, control, **kwargs) -> None:
+        self.marks = [(self._now(), 0)]
+
+    def on_step_end(self, args, state, control, **kwargs) -> None:
+        self.marks.append((self._now(), state.num_input_tokens_seen))
+
+    def tokens_per_second(self, skip_steps: int) -> float:
+        (start, tokens_before), (end, tokens_after) = self.marks[min(skip_steps, len(self.marks) - 2)], self.marks[-1]
+        return (tokens_after - tokens_before) / (end - start)
+
+    @staticmethod
+    def _now() -> float:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+
+def measure(model_dir: Path, conversations, options: SFTOptions, workdir: Path, warmup_steps: int) -> tuple[float, float]:
+    """Tokens per second of one epoch with `options`: over the whole `train()` call, and after `warmup_steps`."""
     prepared = prepare_run(model_dir, conversations, workdir, options.model_copy(update={"epochs": 1.0, "save_steps": 10**6}))
-    dataset = prepared.trainer.train_dataset
-    tokens = sum(len(ids) for ids in dataset["input_ids"])
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    started = time.perf_counter()
+    clock = StepClock()
+    prepared.trainer.add_callback(clock)
+    started = StepClock._now()
     prepared.trainer.train()
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    return tokens / (time.perf_counter() - started), tokens
+    whole = prepared.trainer.state.num_input_tokens_seen / (StepClock._now() - started)
+    return whole, clock.tokens_per_second(warmup_steps)
 
 
 def flops_per_token(model_dir: Path, conversations_tokens: list[int]) -> float:
@@ -141,6 +169,7 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=None, help="conversations (default: 192 on CPU, 256 on GPU)")
     parser.add_argument("--no-liger", action="store_true", help="leave Liger's kernels out of the packed configuration")
     parser.add_argument("--no-checkpointing", action="store_true", help="GPU: keep activations instead of recomputing them (models that fit)")
+    parser.add_argument("--warmup-steps", type=int, default=2, help="optimiser steps left out of the steady-state throughput")
     parser.add_argument("--attention", default=None, help="GPU: the packed run's attn_implementation (default: flash_attention_2 where installed, else flex_attention)")
     args = parser.parse_args()
     on_gpu = torch.cuda.is_available()
@@ -157,18 +186,20 @@ def main() -> None:
             conversations = micro_traces(args.examples or 192)
             device = f"cpu ({torch.get_num_threads()} threads)"
         baseline, packed = settings(on_gpu, not args.no_liger, not args.no_checkpointing, args.attention)
-        speeds: dict[str, list[float]] = {"trl_default": [], "packed": []}
+        speeds: dict[str, list[tuple[float, float]]] = {"trl_default": [], "packed": []}
         for round_index in range(args.rounds):
             for name, options in (("trl_default", baseline), ("packed", packed)):
-                speed, tokens = measure(model_dir, conversations, options, workdir / f"{name}-{round_index}")
-                speeds[name].append(speed)
-                print(f"round {round_index + 1} {name}: {speed:,.0f} tokens/s", flush=True)
+                whole, steady = measure(model_dir, conversations, options, workdir / f"{name}-{round_index}", args.warmup_steps)
+                speeds[name].append((whole, steady))
+                print(f"round {round_index + 1} {name}: {steady:,.0f} tokens/s after {args.warmup_steps} steps, {whole:,.0f} over the whole run", flush=True)
         lengths = [len(ids) for ids in build_tokenizer(MicroStudentConfig()).apply_chat_template(conversations, tokenize=True, return_dict=True)["input_ids"]]
-        trl_speed, packed_speed = max(speeds["trl_default"]), max(speeds["packed"])
+        (trl_whole, trl_speed), (packed_whole, packed_speed) = (tuple(map(max, zip(*speeds[name]))) for name in ("trl_default", "packed"))
         print(f"device: {device}")
         print(f"examples: {len(conversations)}")
         print(f"example_tokens: min {min(lengths)}, mean {statistics.mean(lengths):.0f}, max {max(lengths)}")
-        print(f"packed_settings: {packed.model_dump(exclude_defaults=True)}")
+        shown = ("packing", "attn_implementation", "liger_kernel", "gradient_checkpointing", "bf16", "micro_batch_size", "max_length")
+        print(f"packed_settings: {packed.model_dump(include=set(shown))}")
+        print(f"whole-run tokens/s (start-up and warm-up included): TRL default {trl_whole:.0f}, packed {packed_whole:.0f}, ratio {packed_whole / trl_whole:.2f}x")
         print(f"trl_default_tokens_per_s: {trl_speed:.0f}")
         print(f"packed_tokens_per_s: {packed_speed:.0f}")
         print(f"packing_speedup: {packed_speed / trl_speed:.2f}x")
