@@ -1,14 +1,15 @@
 """Verification throughput: rdistill's graders against the usual baselines, in one run.
 
-- math: verdicts per second of `grade_many` (two worker processes, batches by problem, fast
-  paths, dedup), worker start-up included, against Math-Verify (parse both, verify) one pair
-  after another in a fresh process, on the same distinct (gold, candidate) pairs: every MATH-500 reference answer against
-  several written forms of it and a wrong one. The fast path settles most re-spellings, so the
-  comparison is repeated on the pairs it leaves to Math-Verify, where only parallelism and the
-  parse of each gold answer once can help.
-- code: MBPP and HumanEval reference solutions against their tests; test cases per second of rdistill's
-  sandbox (a warm harness per worker, a fork per test; harness start-up included) against one
-  fresh Python process per test case, as LiveCodeBench's evaluator does, both two at a time.
+- math: verdicts per second of `grade_many` (two worker processes, batches by problem, the
+  fast path of `quick_verdict`, dedup), worker start-up included, against Math-Verify (parse
+  both, verify) one pair after another in a fresh process, on the same distinct (gold,
+  candidate) pairs: every MATH-500 reference answer against several written forms of it and a
+  wrong one. The fast path settles most re-spellings, so the comparison is repeated on the
+  pairs it leaves to Math-Verify, where only parallelism and parsing each gold answer once help.
+- code: MBPP and HumanEval reference solutions against their tests; test cases per second of
+  rdistill's sandbox (a warm harness per worker, a fork per test; harness start-up included)
+  against one fresh Python process per test case, as LiveCodeBench's evaluator does, both two
+  at a time.
 - per-test overhead: the marginal cost of one more test in a solution's run.
 
 Usage: python benchmarks/verify.py [--data ../shared/data] [--code-problems N]
