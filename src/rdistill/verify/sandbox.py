@@ -290,6 +290,16 @@ def _python_prefix() -> str:
     return os.path.realpath(sys.base_prefix)
 
 
+def _interpreter() -> str:
+    """The Python binary the harness runs: a venv's interpreter resolved to the installation it links to.
+
+    The harness runs with `-I -S` and needs nothing from the venv; the installation is what the
+    sandbox binds back, while a venv under /tmp would vanish beneath the sandbox's private /tmp.
+    """
+    real = os.path.realpath(sys.executable)
+    return real if real.startswith(_python_prefix() + os.sep) else sys.executable
+
+
 def _hidden_ancestor(path: str) -> str | None:
     """The outermost directory above `path` that other users cannot enter (/root, say), or None."""
     parts = Path(path).parts
@@ -362,7 +372,7 @@ class Harness:
         self.mode = mode
         self.workdir = tempfile.mkdtemp(prefix="rdistill-sandbox-") if mode == "rlimits" else None
         self.process = subprocess.Popen(
-            [*_launcher(mode), sys.executable, "-I", "-S", "-c", HARNESS],
+            [*_launcher(mode), _interpreter(), "-I", "-S", "-c", HARNESS],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
