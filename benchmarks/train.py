@@ -6,8 +6,8 @@ no packing), the other packs examples into rows with per-example position ids
 (`train.sft.packing: true`, rdistill's default). Runs alternate, `--rounds` times each, and the
 fastest of each counts (as timeit does): other work on a shared machine only ever adds time.
 Throughput counts the examples' own tokens, never padding, from the end of the first
-`--warmup-steps` optimiser steps to the end of the run (steady state); the whole-run figure,
-start-up included, is printed too.
+`--warmup-steps` optimiser steps to the end of the run (steady state); the whole-run figure
+(from the start of training, as the training log counts it) is printed too.
 
 - CPU: the micro student (its default size, random initialisation: speed does not depend on
   the weights) on micro-world traces of every difficulty and teacher.
@@ -124,14 +124,12 @@ class StepClock(TrainerCallback):
 
 
 def measure(model_dir: Path, conversations, options: SFTOptions, workdir: Path, warmup_steps: int) -> tuple[float, float]:
-    """Tokens per second of one epoch with `options`: over the whole `train()` call, and after `warmup_steps`."""
+    """Tokens per second of one epoch with `options`: over the whole session (the trainer's own count), and after `warmup_steps`."""
     prepared = prepare_run(model_dir, conversations, workdir, options.model_copy(update={"epochs": 1.0, "save_steps": 10**6}))
     clock = StepClock()
     prepared.trainer.add_callback(clock)
-    started = StepClock._now()
     prepared.trainer.train()
-    whole = prepared.trainer.state.num_input_tokens_seen / (StepClock._now() - started)
-    return whole, clock.tokens_per_second(warmup_steps)
+    return prepared.throughput.tokens_per_second, clock.tokens_per_second(warmup_steps)
 
 
 def flops_per_token(model_dir: Path, conversations_tokens: list[int]) -> float:
@@ -199,7 +197,7 @@ def main() -> None:
         print(f"example_tokens: min {min(lengths)}, mean {statistics.mean(lengths):.0f}, max {max(lengths)}")
         shown = ("packing", "attn_implementation", "liger_kernel", "gradient_checkpointing", "bf16", "micro_batch_size", "max_length")
         print(f"packed_settings: {packed.model_dump(include=set(shown))}")
-        print(f"whole-run tokens/s (start-up and warm-up included): TRL default {trl_whole:.0f}, packed {packed_whole:.0f}, ratio {packed_whole / trl_whole:.2f}x")
+        print(f"whole-run tokens/s (from the start of training, warm-up steps included): TRL default {trl_whole:.0f}, packed {packed_whole:.0f}, ratio {packed_whole / trl_whole:.2f}x")
         print(f"trl_default_tokens_per_s: {trl_speed:.0f}")
         print(f"packed_tokens_per_s: {packed_speed:.0f}")
         print(f"packing_speedup: {packed_speed / trl_speed:.2f}x")

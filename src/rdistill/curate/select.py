@@ -129,7 +129,8 @@ def k_center(candidates: list[Candidate], count: int, options: DiversityOptions,
         order.append(chosen)
         nearest = np.minimum(nearest, 1 - _similarities(vectors, chosen))
         nearest[order] = -np.inf
-    rest = [index for index in range(len(candidates)) if index not in set(order)]
+    centres = set(order)
+    rest = [index for index in range(len(candidates)) if index not in centres]
     rng.shuffle(rest)
     return [candidates[index] for index in order + rest]
 

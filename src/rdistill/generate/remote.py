@@ -180,7 +180,7 @@ def completion_tokens_share(total: int | None, texts: list[str], index: int) -> 
     if total is None or len(texts) == 1:
         return total
     characters = sum(len(text) for text in texts) or len(texts)
-    return round(total * (len(texts[index]) or 1) / characters) if characters else None
+    return round(total * (len(texts[index]) or 1) / characters)
 
 
 class OpenAIBackend:
