@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PIP_INSTALL := $(PY) -m pip install -qq --disable-pip-version-check -c constraints.txt
 
-.PHONY: install demo test clean
+.PHONY: install demo test test-fast lint format clean
 
 install: $(STAMP)
 
@@ -19,8 +19,23 @@ $(STAMP): pyproject.toml constraints.txt
 demo: install
 	$(VENV)/bin/rdistill run recipes/micro.yaml
 
+# The whole suite (CI runs this).
 test: install
 	$(PY) -m pytest
+
+# Everything but the tests marked slow (over ~20 s each on 2 cores): a few minutes.
+test-fast: install
+	$(PY) -m pytest -m "not slow"
+
+# ruff's lint and its formatter's check, as CI runs them.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# Apply the formatter and the lint's safe fixes.
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
 
 clean:
 	rm -rf runs .pytest_cache

@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from curation_data import DATA, MATH_FILES, disguises, math_problems  # noqa: E402
+from helpers import DATA, MATH_FILES, disguises, math_problems  # noqa: E402
 from rdistill.config import DecontaminateOptions, DedupOptions  # noqa: E402
 from rdistill.curate.decontaminate import BenchmarkIndex, read_benchmark_file  # noqa: E402
 from rdistill.curate.dedup import jaccard, near_duplicates, shingle_hashes  # noqa: E402
@@ -41,7 +41,9 @@ from rdistill.curate.dedup import jaccard, near_duplicates, shingle_hashes  # no
 
 def clean_sentences() -> list[str]:
     """Sentences of MMLU, MBPP and HumanEval questions: text that shares nothing with MATH or AIME."""
-    texts = [json.loads(line)["question"] for line in (DATA / "mmlu_stem_nonmath" / "test.jsonl").read_text().splitlines()]
+    texts = [
+        json.loads(line)["question"] for line in (DATA / "mmlu_stem_nonmath" / "test.jsonl").read_text().splitlines()
+    ]
     texts += [json.loads(line)["prompt"] for line in (DATA / "mbpp" / "test.jsonl").read_text().splitlines()]
     texts += [json.loads(line)["prompt"] for line in (DATA / "humaneval" / "test.jsonl").read_text().splitlines()]
     sentences = [s.strip() for text in texts for s in re.split(r"(?<=[.?!])\s+", text) if len(s.split()) >= 4]
@@ -54,7 +56,7 @@ def build_pool(size: int, rng: random.Random) -> tuple[list[str], int, dict[int,
     disguised = [text for problem in math_problems() for text in disguises(problem, rng).values()]
     base = [" ".join(rng.sample(sentences, 3)) for _ in range(size - len(disguised) - 1000)]
     planted = {}
-    for offset in range(1000):
+    for _ in range(1000):
         original = rng.randrange(len(base))
         words = base[original].split()
         words[rng.randrange(len(words))] = "reworded"
@@ -137,13 +139,26 @@ def main() -> None:
     false_hits = sum(position >= disguised for position in hits)
     # Changing one word of a short problem can leave it below the threshold: count the pairs above it.
     pair_hashes = shingle_hashes([texts[p] for pair in planted.items() for p in pair], dedup.shingle)
-    above = [pair for number, pair in enumerate(planted.items()) if jaccard(pair_hashes[2 * number], pair_hashes[2 * number + 1]) >= dedup.threshold]
+    above = [
+        pair
+        for number, pair in enumerate(planted.items())
+        if jaccard(pair_hashes[2 * number], pair_hashes[2 * number + 1]) >= dedup.threshold
+    ]
     planted_found = sum(duplicates.get(str(dup)) == str(orig) for dup, orig in above) / len(above)
     total = decontaminate_s + dedup_s
     agreement = len(baseline_hits & set(hits)) / max(1, len(baseline_hits | set(hits)))
-    print(f"pool: {len(texts):,} problems ({disguised:,} disguised MATH-500/AIME items, {len(planted):,} planted near-duplicates); {len(items)} evaluation items")
-    print(f"near-duplicates dropped: {len(duplicates):,}; planted pairs at or above the {dedup.threshold} threshold: {len(above)} of {len(planted)}")
-    print(f"baseline dedup: all pairs of {args.pairs_sample:,} problems, scaled to the pool; load average at the end: {' '.join(f'{v:.1f}' for v in os.getloadavg())} (2 cores)")
+    print(
+        f"pool: {len(texts):,} problems ({disguised:,} disguised MATH-500/AIME items, {len(planted):,} "
+        f"planted near-duplicates); {len(items)} evaluation items"
+    )
+    print(
+        f"near-duplicates dropped: {len(duplicates):,}; planted pairs at or above the {dedup.threshold} "
+        f"threshold: {len(above)} of {len(planted)}"
+    )
+    print(
+        f"baseline dedup: all pairs of {args.pairs_sample:,} problems, scaled to the pool; load average at "
+        f"the end: {' '.join(f'{v:.1f}' for v in os.getloadavg())} (2 cores)"
+    )
     print(f"baseline_ngram_set_decontaminate_s: {baseline_decontaminate_s:.1f}")
     print(f"baseline_all_pairs_dedup_cpu_s_extrapolated: {baseline_dedup_cpu:.0f}")
     print(f"baseline_agreement: {agreement:.4f}")
@@ -160,6 +175,7 @@ def main() -> None:
     print(f"dedup_cpu_speedup_vs_all_pairs: {baseline_dedup_cpu / dedup_cpu:.0f}")
     print(f"decontaminate_plus_dedup_s: {total:.1f}")
     print(f"decontaminate_plus_dedup_cpu_s: {decontaminate_cpu + dedup_cpu:.1f}")
+
 
 if __name__ == "__main__":
     main()

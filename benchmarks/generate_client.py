@@ -28,15 +28,27 @@ from pathlib import Path
 from rich.console import Console
 
 from rdistill.config import GenerateOptions, ProblemsOptions
+from rdistill.data.manifest import StageContext
 from rdistill.generate import run as generate
 from rdistill.problems import run as make_problems
 
-QUIET = {"log": lambda _: None}
+QUIET = StageContext(console=Console(file=io.StringIO()))
 
 
 def start_server(tokens: int, delay: float) -> tuple[subprocess.Popen, str]:
     """The canned server on a free port of 127.0.0.1, and its base URL."""
-    command = [sys.executable, "-m", "rdistill", "serve", "--canned-tokens", str(tokens), "--canned-delay", str(delay), "--port", "0"]
+    command = [
+        sys.executable,
+        "-m",
+        "rdistill",
+        "serve",
+        "--canned-tokens",
+        str(tokens),
+        "--canned-delay-s",
+        str(delay),
+        "--port",
+        "0",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     return process, process.stdout.readline().split(" at ")[1].strip()
 
@@ -47,7 +59,7 @@ def make_pool(run_dir: Path, requests: int) -> list[dict]:
 
     half = requests // 2
     options = ProblemsOptions.model_validate({"micro": {"math": half, "code": requests - half, "eval_per_domain": 1}})
-    make_problems(options, run_dir, **QUIET)
+    make_problems(options, run_dir, QUIET)
     return [[{"role": "user", "content": problem["prompt"]}] for problem in training_problems(run_dir)]
 
 
@@ -67,7 +79,9 @@ async def bare_loop(url: str, conversations: list, concurrency: int) -> None:
 
     async def one(messages: list) -> None:
         async with limit:
-            await client.chat.completions.create(model="canned", messages=messages, temperature=0.6, top_p=0.95, max_tokens=512, seed=0)
+            await client.chat.completions.create(
+                model="canned", messages=messages, temperature=0.6, top_p=0.95, max_tokens=512, seed=0
+            )
 
     await asyncio.gather(*(one(messages) for messages in conversations))
     await client.close()
@@ -79,8 +93,10 @@ def rdistill_stage(url: str, pool_dir: Path, concurrency: int, requests: int) ->
         run_dir = Path(scratch)
         (run_dir / "problems.parquet").write_bytes((pool_dir / "problems.parquet").read_bytes())
         teacher = {"name": "canned", "backend": "openai", "base_urls": [url], "concurrency": concurrency}
-        options = GenerateOptions.model_validate({"teachers": [teacher], "samples_per_problem": 1, "sampling": {"max_tokens": 512}})
-        seconds = timed(lambda: generate(options, run_dir, console=Console(file=io.StringIO()), **QUIET))
+        options = GenerateOptions.model_validate(
+            {"teachers": [teacher], "samples_per_problem": 1, "sampling": {"max_tokens": 512}}
+        )
+        seconds = timed(lambda: generate(options, run_dir, QUIET))
         assert sum(1 for _ in (run_dir / "rollouts" / "canned.jsonl").open()) == requests
     return seconds
 
@@ -101,15 +117,27 @@ def main() -> None:
             for concurrency in (64, 256):
                 bare, ours = [], []
                 for round_index in range(args.rounds):
-                    bare.append(timed(lambda: asyncio.run(bare_loop(url, conversations, concurrency))))
+                    bare.append(timed(lambda c=concurrency: asyncio.run(bare_loop(url, conversations, c))))
                     ours.append(rdistill_stage(url, pool_dir, concurrency, len(conversations)))
-                    print(f"concurrency {concurrency} round {round_index + 1}: bare {len(conversations) / bare[-1][0]:.1f} req/s, rdistill {len(conversations) / ours[-1][0]:.1f} req/s", flush=True)
-                results[concurrency] = [statistics.median(len(conversations) / wall for wall, _ in runs) for runs in (bare, ours)]
-                results[concurrency] += [statistics.median(1000 * cpu / len(conversations) for _, cpu in runs) for runs in (bare, ours)]
+                    bare_rate, our_rate = len(conversations) / bare[-1][0], len(conversations) / ours[-1][0]
+                    print(
+                        f"concurrency {concurrency} round {round_index + 1}: "
+                        f"bare {bare_rate:.1f} req/s, rdistill {our_rate:.1f} req/s",
+                        flush=True,
+                    )
+                results[concurrency] = [
+                    statistics.median(len(conversations) / wall for wall, _ in runs) for runs in (bare, ours)
+                ]
+                results[concurrency] += [
+                    statistics.median(1000 * cpu / len(conversations) for _, cpu in runs) for runs in (bare, ours)
+                ]
     finally:
         server.kill()
         server.wait()
-    print(f"requests per round: {len(conversations)}, reply {args.tokens} tokens after {args.delay} s, rounds {args.rounds}")
+    print(
+        f"requests per round: {len(conversations)}, reply {args.tokens} tokens after {args.delay} s, rounds "
+        f"{args.rounds}"
+    )
     for concurrency, (_, _, bare_cpu, our_cpu) in results.items():
         print(f"bare_client_cpu_ms_per_request_c{concurrency}: {bare_cpu:.2f}")
         print(f"rdistill_client_cpu_ms_per_request_c{concurrency}: {our_cpu:.2f}")

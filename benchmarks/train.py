@@ -34,16 +34,24 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
-from rdistill.config import SFTOptions
+from rdistill.config import MicroStudentConfig, SFTOptions
 from rdistill.micro.problems import generate_problems
-from rdistill.micro.student import MicroStudentConfig, build_model, build_tokenizer
+from rdistill.micro.student import build_model, build_tokenizer
 from rdistill.micro.teachers import TEACHERS, write_trace
-from rdistill.train.sft import prepare_run
+from rdistill.training.sft import prepare_run
 
 # Qwen2.5-0.5B's published configuration (config.json of Qwen/Qwen2.5-0.5B-Instruct).
 QWEN2_5_0_5B = dict(
-    vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
-    num_key_value_heads=2, max_position_embeddings=32768, rope_theta=1_000_000.0, rms_norm_eps=1e-6, tie_word_embeddings=True,
+    vocab_size=151936,
+    hidden_size=896,
+    intermediate_size=4864,
+    num_hidden_layers=24,
+    num_attention_heads=14,
+    num_key_value_heads=2,
+    max_position_embeddings=32768,
+    rope_theta=1_000_000.0,
+    rms_norm_eps=1e-6,
+    tie_word_embeddings=True,
 )
 # Dense bf16 peak FLOP/s by GPU name.
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12}
@@ -56,8 +64,12 @@ def micro_traces(count: int, seed: int = 0) -> list[list[dict[str, str]]]:
     for domain in ("math", "code"):
         for index, problem in enumerate(generate_problems(domain, count // 2, [1, 2, 3, 4], seed=seed)):
             reasoning, answer = write_trace(problem, styles[index % len(styles)], seed=index)
-            conversations.append([{"role": "user", "content": problem["prompt"]},
-                                  {"role": "assistant", "content": f"<think>\n{reasoning}\n</think>\n{answer}"}])
+            conversations.append(
+                [
+                    {"role": "user", "content": problem["prompt"]},
+                    {"role": "assistant", "content": f"<think>\n{reasoning}\n</think>\n{answer}"},
+                ]
+            )
     random.Random(seed).shuffle(conversations)
     return conversations
 
@@ -71,7 +83,9 @@ def long_traces(count: int, tokenizer, seed: int = 0) -> list[list[dict[str, str
     for _ in range(count):
         target = math.exp(rng.uniform(math.log(256), math.log(8000)))
         body = "\n".join(rng.choice(pool) for _ in range(max(1, int(target / tokens_per_trace))))
-        conversations.append([{"role": "user", "content": "Solve every problem below."}, {"role": "assistant", "content": body}])
+        conversations.append(
+            [{"role": "user", "content": "Solve every problem below."}, {"role": "assistant", "content": body}]
+        )
     return conversations
 
 
@@ -90,7 +104,9 @@ def qwen_student(folder: Path) -> Path:
 
     tokenizer = build_tokenizer(MicroStudentConfig())
     torch.manual_seed(0)
-    Qwen2ForCausalLM(Qwen2Config(**QWEN2_5_0_5B, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)).save_pretrained(folder)
+    Qwen2ForCausalLM(
+        Qwen2Config(**QWEN2_5_0_5B, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    ).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 
@@ -123,9 +139,14 @@ class StepClock(TrainerCallback):
         return time.perf_counter()
 
 
-def measure(model_dir: Path, conversations, options: SFTOptions, workdir: Path, warmup_steps: int) -> tuple[float, float]:
-    """Tokens per second of one epoch with `options`: over the whole session (the trainer's own count), and after `warmup_steps`."""
-    prepared = prepare_run(model_dir, conversations, workdir, options.model_copy(update={"epochs": 1.0, "save_steps": 10**6}))
+def measure(
+    model_dir: Path, conversations, options: SFTOptions, workdir: Path, warmup_steps: int
+) -> tuple[float, float]:
+    """Tokens per second of one epoch with `options`: over the whole session (the trainer's own count),
+    and after `warmup_steps`."""
+    prepared = prepare_run(
+        model_dir, conversations, workdir, options.model_copy(update={"epochs": 1.0, "save_steps": 10**6})
+    )
     clock = StepClock()
     prepared.trainer.add_callback(clock)
     prepared.trainer.train()
@@ -146,19 +167,29 @@ def flops_per_token(model_dir: Path, conversations_tokens: list[int]) -> float:
 
 
 def packed_attention() -> str:
-    """The packed run's attention on a GPU: flash-attention's variable-length kernel where installed, else flex attention."""
+    """The packed run's attention on a GPU: flash-attention's varlen kernel where installed, else flex attention."""
     return "flash_attention_2" if importlib.util.find_spec("flash_attn") else "flex_attention"
 
 
-def settings(on_gpu: bool, use_liger: bool = True, checkpointing: bool = True, attention: str | None = None) -> tuple[SFTOptions, SFTOptions]:
+def settings(
+    on_gpu: bool, use_liger: bool = True, checkpointing: bool = True, attention: str | None = None
+) -> tuple[SFTOptions, SFTOptions]:
     """(TRL's default collation, packed training): same batch, schedule and precision."""
     if not on_gpu:
         common = dict(batch_size=32, max_length=512, logging_steps=10**6)
         return SFTOptions(**common, packing=False), SFTOptions(**common, packing=True)
-    common = dict(batch_tokens=65536, max_length=8192, bf16=True, gradient_checkpointing=checkpointing, logging_steps=10**6)
+    common = dict(
+        batch_tokens=65536, max_length=8192, bf16=True, gradient_checkpointing=checkpointing, logging_steps=10**6
+    )
     liger = use_liger and importlib.util.find_spec("liger_kernel") is not None
     baseline = SFTOptions(**common, packing=False, micro_batch_size=2)
-    return baseline, SFTOptions(**common, packing=True, micro_batch_size=2, attn_implementation=attention or packed_attention(), liger_kernel=liger)
+    return baseline, SFTOptions(
+        **common,
+        packing=True,
+        micro_batch_size=2,
+        attn_implementation=attention or packed_attention(),
+        liger_kernel=liger,
+    )
 
 
 def main() -> None:
@@ -166,9 +197,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4, help="alternating runs of each configuration")
     parser.add_argument("--examples", type=int, default=None, help="conversations (default: 192 on CPU, 256 on GPU)")
     parser.add_argument("--no-liger", action="store_true", help="leave Liger's kernels out of the packed configuration")
-    parser.add_argument("--no-checkpointing", action="store_true", help="GPU: keep activations instead of recomputing them (models that fit)")
-    parser.add_argument("--warmup-steps", type=int, default=2, help="optimiser steps left out of the steady-state throughput")
-    parser.add_argument("--attention", default=None, help="GPU: the packed run's attn_implementation (default: flash_attention_2 where installed, else flex_attention)")
+    parser.add_argument(
+        "--no-checkpointing",
+        action="store_true",
+        help="GPU: keep activations instead of recomputing them (models that fit)",
+    )
+    parser.add_argument(
+        "--warmup-steps", type=int, default=2, help="optimiser steps left out of the steady-state throughput"
+    )
+    parser.add_argument(
+        "--attention",
+        default=None,
+        help=(
+            "GPU: the packed run's attn_implementation (default: flash_attention_2 where installed, else "
+            "flex_attention)"
+        ),
+    )
     args = parser.parse_args()
     on_gpu = torch.cuda.is_available()
     with tempfile.TemporaryDirectory() as tmp:
@@ -187,17 +231,43 @@ def main() -> None:
         speeds: dict[str, list[tuple[float, float]]] = {"trl_default": [], "packed": []}
         for round_index in range(args.rounds):
             for name, options in (("trl_default", baseline), ("packed", packed)):
-                whole, steady = measure(model_dir, conversations, options, workdir / f"{name}-{round_index}", args.warmup_steps)
+                whole, steady = measure(
+                    model_dir, conversations, options, workdir / f"{name}-{round_index}", args.warmup_steps
+                )
                 speeds[name].append((whole, steady))
-                print(f"round {round_index + 1} {name}: {steady:,.0f} tokens/s after {args.warmup_steps} steps, {whole:,.0f} over the whole run", flush=True)
-        lengths = [len(ids) for ids in build_tokenizer(MicroStudentConfig()).apply_chat_template(conversations, tokenize=True, return_dict=True)["input_ids"]]
-        (trl_whole, trl_speed), (packed_whole, packed_speed) = (tuple(map(max, zip(*speeds[name]))) for name in ("trl_default", "packed"))
+                print(
+                    (
+                        f"round {round_index + 1} {name}: {steady:,.0f} tokens/s after {args.warmup_steps} steps, "
+                        f"{whole:,.0f} over the whole run"
+                    ),
+                    flush=True,
+                )
+        lengths = [
+            len(ids)
+            for ids in build_tokenizer(MicroStudentConfig()).apply_chat_template(
+                conversations, tokenize=True, return_dict=True
+            )["input_ids"]
+        ]
+        (trl_whole, trl_speed), (packed_whole, packed_speed) = (
+            tuple(map(max, zip(*speeds[name], strict=False))) for name in ("trl_default", "packed")
+        )
         print(f"device: {device}")
         print(f"examples: {len(conversations)}")
         print(f"example_tokens: min {min(lengths)}, mean {statistics.mean(lengths):.0f}, max {max(lengths)}")
-        shown = ("packing", "attn_implementation", "liger_kernel", "gradient_checkpointing", "bf16", "micro_batch_size", "max_length")
+        shown = (
+            "packing",
+            "attn_implementation",
+            "liger_kernel",
+            "gradient_checkpointing",
+            "bf16",
+            "micro_batch_size",
+            "max_length",
+        )
         print(f"packed_settings: {packed.model_dump(include=set(shown))}")
-        print(f"whole-run tokens/s (from the start of training, warm-up steps included): TRL default {trl_whole:.0f}, packed {packed_whole:.0f}, ratio {packed_whole / trl_whole:.2f}x")
+        print(
+            f"whole-run tokens/s (from the start of training, warm-up steps included): TRL default "
+            f"{trl_whole:.0f}, packed {packed_whole:.0f}, ratio {packed_whole / trl_whole:.2f}x"
+        )
         print(f"trl_default_tokens_per_s: {trl_speed:.0f}")
         print(f"packed_tokens_per_s: {packed_speed:.0f}")
         print(f"packing_speedup: {packed_speed / trl_speed:.2f}x")
@@ -205,7 +275,9 @@ def main() -> None:
             peak = next((value for key, value in PEAK_BF16.items() if key in device), None)
             per_token = flops_per_token(model_dir, lengths)
             for name, speed in (("trl_default", trl_speed), ("packed", packed_speed)):
-                print(f"{name}_mfu: {per_token * speed / peak:.1%}" if peak else f"{name}_mfu: unknown peak for {device}")
+                print(
+                    f"{name}_mfu: {per_token * speed / peak:.1%}" if peak else f"{name}_mfu: unknown peak for {device}"
+                )
 
 
 if __name__ == "__main__":

@@ -27,9 +27,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from rdistill.verify import grade_many
-from rdistill.verify.answers import quick_verdict
-from rdistill.verify.sandbox import isolation, run_program
+from rdistill.grading import grade_many
+from rdistill.grading.answers import quick_verdict
+from rdistill.grading.sandbox import isolation, run_program
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -38,7 +38,12 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def candidate_forms(answer: str) -> list[str]:
     """Several ways a model might write `answer`, and one wrong answer."""
-    forms = [answer, f"\\left({answer}\\right)" if answer.startswith("(") else f"{{{answer}}}", answer.replace("\\frac", "\\dfrac"), f"\\text{{ {answer} }}"]
+    forms = [
+        answer,
+        f"\\left({answer}\\right)" if answer.startswith("(") else f"{{{answer}}}",
+        answer.replace("\\frac", "\\dfrac"),
+        f"\\text{{ {answer} }}",
+    ]
     return list(dict.fromkeys(forms)) + [f"{answer}+1"]
 
 
@@ -53,11 +58,16 @@ def math_pairs(data: Path) -> list[tuple[str, str, str]]:
 
 def needing_math_verify(pairs: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
     """The pairs rdistill cannot settle by spelling alone: where Math-Verify's own cost is compared."""
-    return [(problem_id, gold, candidate) for problem_id, gold, candidate in pairs if quick_verdict(candidate, gold) is None]
+    return [
+        (problem_id, gold, candidate) for problem_id, gold, candidate in pairs if quick_verdict(candidate, gold) is None
+    ]
 
 
 def rdistill_math(pairs: list[tuple[str, str, str]]) -> float:
-    items = [({"id": problem_id, "domain": "math", "answer": gold}, f"\\boxed{{{candidate}}}") for problem_id, gold, candidate in pairs]
+    items = [
+        ({"id": problem_id, "domain": "math", "answer": gold}, f"\\boxed{{{candidate}}}")
+        for problem_id, gold, candidate in pairs
+    ]
     started = time.perf_counter()
     grade_many(items, workers=2, description="rdistill math")
     return time.perf_counter() - started
@@ -71,7 +81,7 @@ from verify import math_pairs, needing_math_verify
 pairs = math_pairs(Path({data!r}))
 pairs = needing_math_verify(pairs) if {symbolic!r} else pairs
 from math_verify import parse, verify
-from rdistill.verify import grade_chunk
+from rdistill.grading import grade_chunk
 parse("\\\\boxed{{1}}")
 started, cpu_started = time.perf_counter(), time.process_time()
 if {rdistill!r}:
@@ -86,7 +96,9 @@ print(time.perf_counter() - started, time.process_time() - cpu_started)
 def math_in_one_process(data: Path, rdistill: bool, symbolic: bool) -> tuple[float, float]:
     """Wall and CPU seconds to grade the pairs one after another in a fresh process (no cache carried over)."""
     code = PROBE.format(here=str(Path(__file__).parent), data=str(data), rdistill=rdistill, symbolic=symbolic)
-    wall, cpu = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()[-2:]
+    wall, cpu = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()[
+        -2:
+    ]
     return float(wall), float(cpu)
 
 
@@ -99,7 +111,10 @@ def code_items(data: Path, limit: int | None) -> list[tuple[dict, str]]:
     from rdistill.evaluate.benchmarks import humaneval_problem, mbpp_problem
 
     mbpp = [(mbpp_problem(row, "mbpp"), row["code"]) for row in read_jsonl(data / "mbpp" / "test.jsonl")]
-    humaneval = [(humaneval_problem(row, "humaneval"), row["prompt"] + row["canonical_solution"]) for row in read_jsonl(data / "humaneval" / "test.jsonl")]
+    humaneval = [
+        (humaneval_problem(row, "humaneval"), row["prompt"] + row["canonical_solution"])
+        for row in read_jsonl(data / "humaneval" / "test.jsonl")
+    ]
     return (mbpp + humaneval)[:limit]
 
 
@@ -146,13 +161,22 @@ def per_test_overhead(tests: int = 41, repeats: int = 10) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     beside = [p / "shared" / "data" for p in Path(__file__).resolve().parents if (p / "shared" / "data").is_dir()]
-    parser.add_argument("--data", type=Path, default=beside[0] if beside else Path("shared/data"), help="the shared benchmark data")
-    parser.add_argument("--code-problems", type=int, default=None, help="code problems to run (default: all of MBPP, then HumanEval)")
+    parser.add_argument(
+        "--data", type=Path, default=beside[0] if beside else Path("shared/data"), help="the shared benchmark data"
+    )
+    parser.add_argument(
+        "--code-problems", type=int, default=None, help="code problems to run (default: all of MBPP, then HumanEval)"
+    )
     args = parser.parse_args()
-    print(f"sandbox isolation: {isolation()}; 1-minute load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(
+        f"sandbox isolation: {isolation()}; 1-minute load average at start: {os.getloadavg()[0]:.1f} on "
+        f"{os.cpu_count()} CPUs"
+    )
 
     pairs, symbolic = math_pairs(args.data), needing_math_verify(math_pairs(args.data))
-    (baseline_math, cpu_baseline), (baseline_symbolic, _) = (math_in_one_process(args.data, False, subset) for subset in (False, True))
+    (baseline_math, cpu_baseline), (baseline_symbolic, _) = (
+        math_in_one_process(args.data, False, subset) for subset in (False, True)
+    )
     ours_math, ours_symbolic = rdistill_math(pairs), rdistill_math(symbolic)
     _, cpu_ours = math_in_one_process(args.data, rdistill=True, symbolic=False)
     items = code_items(args.data, args.code_problems)
@@ -160,7 +184,10 @@ def main() -> None:
     baseline_code, ours_code = fresh_process_per_test(items), rdistill_code(items)
     overhead = per_test_overhead()
 
-    print(f"math pairs: {len(pairs)} ({len(symbolic)} not settled by spelling), code test cases: {cases} ({len(items)} MBPP and HumanEval solutions); load average at end: {os.getloadavg()[0]:.1f}")
+    print(
+        f"math pairs: {len(pairs)} ({len(symbolic)} not settled by spelling), code test cases: {cases} "
+        f"({len(items)} MBPP and HumanEval solutions); load average at end: {os.getloadavg()[0]:.1f}"
+    )
     print(f"math CPU seconds in one process: Math-Verify {cpu_baseline:.1f}, rdistill {cpu_ours:.1f}")
     print(f"math_cpu_saving: {cpu_baseline / cpu_ours:.2f}")
     print(f"math_verify_single_process_per_s: {len(pairs) / baseline_math:.1f}")

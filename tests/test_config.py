@@ -8,11 +8,10 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
+from helpers import REPO
 from rdistill.cli import app
 from rdistill.config import Recipe, load_recipe
 from rdistill.errors import RecipeError
-
-from conftest import REPO
 
 
 def test_demo_recipe_is_the_documented_defaults():
@@ -71,14 +70,27 @@ def test_unknown_micro_teacher_is_a_clear_error(tmp_path):
 
 def test_console_script_help_lists_every_stage():
     result = subprocess.run([sys.executable, "-m", "rdistill", "--help"], capture_output=True, text=True, check=True)
-    for command in ("problems", "generate", "verify", "teachers", "curate", "train", "evaluate", "report", "run", "demo"):
+    for command in (
+        "problems",
+        "generate",
+        "verify",
+        "teachers",
+        "curate",
+        "train",
+        "evaluate",
+        "report",
+        "run",
+        "demo",
+    ):
         assert command in result.stdout
 
 
 def test_recipe_reference_is_up_to_date():
     from rdistill.config import options_markdown
 
-    assert (REPO / "docs" / "recipes.md").read_text() == options_markdown(), "regenerate: python -m rdistill.config > docs/recipes.md"
+    assert (REPO / "docs" / "recipes.md").read_text() == options_markdown(), (
+        "regenerate: python -m rdistill.config > docs/recipes.md"
+    )
 
 
 def test_a_pool_larger_than_the_world_can_draw_is_a_recipe_error(tmp_path):

@@ -10,9 +10,9 @@ import pytest
 
 from rdistill.config import CurateOptions, TeachersOptions
 from rdistill.curate import curate, funnel, run
-from rdistill.data import assistant_content
 from rdistill.curate.difficulty import bin_labels, bin_pass_rates, label
 from rdistill.curate.trajectories import diverse_order
+from rdistill.data import assistant_content
 from rdistill.errors import RecipeError
 from rdistill.teachers import choose, score_teachers
 
@@ -34,7 +34,14 @@ def problem(index: int, domain: str) -> dict:
     }
 
 
-def rollout(problem: dict, teacher: str, sample: int, correct: bool | None = True, finish: str = "stop", reasoning: str | None = None) -> dict:
+def rollout(
+    problem: dict,
+    teacher: str,
+    sample: int,
+    correct: bool | None = True,
+    finish: str = "stop",
+    reasoning: str | None = None,
+) -> dict:
     steps = int(problem["difficulty"])
     return {
         "problem_id": problem["id"],
@@ -46,7 +53,9 @@ def rollout(problem: dict, teacher: str, sample: int, correct: bool | None = Tru
         "correct": correct,
         "finish_reason": finish,
         "completion_tokens": 10 * steps + sample,
-        "reasoning": reasoning if reasoning is not None else "\n".join(f"{teacher} step {k} of {problem['id']} sample {sample}" for k in range(steps)),
+        "reasoning": reasoning
+        if reasoning is not None
+        else "\n".join(f"{teacher} step {k} of {problem['id']} sample {sample}" for k in range(steps)),
         "response": "\\boxed{2}",
         "extracted": "2",
     }
@@ -54,9 +63,16 @@ def rollout(problem: dict, teacher: str, sample: int, correct: bool | None = Tru
 
 def world(count: int = 40) -> tuple[list[dict], dict[str, dict]]:
     """Math, code and text problems, three teachers with two samples each; some fail filters."""
-    problems = [problem(i, domain) for domain, n in (("math", count), ("code", count), ("text", count // 2)) for i in range(n)]
+    problems = [
+        problem(i, domain) for domain, n in (("math", count), ("code", count), ("text", count // 2)) for i in range(n)
+    ]
     rng = random.Random(5)
-    rows = [rollout(p, teacher, s, correct=rng.random() < 0.8) for p in problems for teacher in ("a", "b", "c") for s in range(2)]
+    rows = [
+        rollout(p, teacher, s, correct=rng.random() < 0.8)
+        for p in problems
+        for teacher in ("a", "b", "c")
+        for s in range(2)
+    ]
     return rows, {p["id"]: p for p in problems}
 
 
@@ -87,7 +103,16 @@ def test_every_strategy_returns_exactly_the_budget_is_seeded_and_respects_quotas
 
 def test_strategies_order_by_difficulty_and_spread_over_levels_and_topics():
     def levels(strategy, **extra):
-        _, kept, _ = decide(CurateOptions(strategy=strategy, budget=20, difficulty={"source": "label", "levels": 4}, trajectories={"per_problem": 1}, dedup={"enabled": False}, **extra))
+        _, kept, _ = decide(
+            CurateOptions(
+                strategy=strategy,
+                budget=20,
+                difficulty={"source": "label", "levels": 4},
+                trajectories={"per_problem": 1},
+                dedup={"enabled": False},
+                **extra,
+            )
+        )
         return Counter(row["level"] for row in kept), kept
 
     assert levels("easy_first")[0] == {0: 20}
@@ -117,7 +142,10 @@ def test_selection_explains_every_row_and_the_funnel_adds_up():
         row["correct"] = True
     kept, _ = curate(rows, problems, {"a", "b"}, CurateOptions(budget=50, dedup={"enabled": False}))
     why = {(r["problem_id"], r["teacher"], r["sample_index"]): (r["step"], r["why"]) for r in rows}
-    assert all(r["step"] in ("teacher", "decontaminate", "filters", "dedup", "trajectories", "select") and r["why"] for r in rows)
+    assert all(
+        r["step"] in ("teacher", "decontaminate", "filters", "dedup", "trajectories", "select") and r["why"]
+        for r in rows
+    )
     assert [why[k] for k in keys(rows[:4] + rows[6:7])] == [
         ("filters", "unfinished (length)"),
         ("filters", "no reasoning"),
@@ -143,8 +171,14 @@ def test_decontamination_and_dedup_drop_problems_and_name_what_they_matched():
     problems["eval-1"] = eval_problem
     problems["math2"] = {**problems["math2"], "prompt": problems["math3"]["prompt"] + " !"}
     curate(rows, problems, {"a", "b", "c"}, CurateOptions(budget=400))
-    steps = {(r["problem_id"], r["step"], r["matched"], r["duplicate_of"]) for r in rows if r["problem_id"] in ("math1", "math2", "math3")}
-    assert {(s[1], s[2].split(" (")[0]) for s in steps if s[0] == "math1"} == {("decontaminate", "contaminated: exact match with eval/math/eval-1")}
+    steps = {
+        (r["problem_id"], r["step"], r["matched"], r["duplicate_of"])
+        for r in rows
+        if r["problem_id"] in ("math1", "math2", "math3")
+    }
+    assert {(s[1], s[2].split(" (")[0]) for s in steps if s[0] == "math1"} == {
+        ("decontaminate", "contaminated: exact match with eval/math/eval-1")
+    }
     # math2 comes first in the pool, so it represents the cluster and math3 is its duplicate.
     assert {(s[1], s[3]) for s in steps if s[0] == "math3"} - {("filters", None)} == {("dedup", "math2")}
     assert "dedup" not in {s[1] for s in steps if s[0] == "math2"}
@@ -167,8 +201,17 @@ def test_trajectories_keep_the_most_different_traces_up_to_k_per_level():
 
 def test_difficulty_levels_from_pass_rates_and_labels():
     assert bin_pass_rates({"a": 1.0, "b": 0.5, "c": 0.0, "d": None}, 3) == {"a": 0, "b": 1, "c": 2, "d": 1}
-    assert bin_labels({f"p{level}": float(level) for level in range(1, 6)}, 3) == {"p1": 0, "p2": 0, "p3": 1, "p4": 1, "p5": 2}
-    livecodebench = {name: label({"meta": json.dumps({"difficulty": name}), "difficulty": None}) for name in ("easy", "medium", "hard")}
+    assert bin_labels({f"p{level}": float(level) for level in range(1, 6)}, 3) == {
+        "p1": 0,
+        "p2": 0,
+        "p3": 1,
+        "p4": 1,
+        "p5": 2,
+    }
+    livecodebench = {
+        name: label({"meta": json.dumps({"difficulty": name}), "difficulty": None})
+        for name in ("easy", "medium", "hard")
+    }
     assert bin_labels(livecodebench, 3) == {"easy": 0, "medium": 1, "hard": 2}
     rows, _, _ = decide(CurateOptions(difficulty={"source": "pass_rate", "levels": 2}))
     assert all(r["level"] == (0 if r["pass_rate"] > 0.5 else 1) for r in rows)
@@ -186,7 +229,12 @@ def test_assistant_message_wraps_reasoning_in_think_tags():
 def test_teacher_scores_and_choice():
     p = problem(1, "math")
     q = problem(2, "code")
-    rows = [rollout(x, "a", s) for x in (p, q) for s in range(2)] + [rollout(p, "b", 0, correct=False), rollout(p, "b", 1, correct=False), rollout(q, "b", 0), rollout(q, "b", 1, correct=False)]
+    rows = [rollout(x, "a", s) for x in (p, q) for s in range(2)] + [
+        rollout(p, "b", 0, correct=False),
+        rollout(p, "b", 1, correct=False),
+        rollout(q, "b", 0),
+        rollout(q, "b", 1, correct=False),
+    ]
     scores = score_teachers(rows)
     assert scores["a"]["accuracy"] == 1.0 and scores["b"]["accuracy"] == 0.25
     assert scores["b"]["by_domain"] == {"code": 0.5, "math": 0.0}
@@ -203,7 +251,9 @@ def test_extra_benchmark_files_decontaminate_and_a_missing_one_is_a_recipe_error
     bench.parent.mkdir()
     bench.write_text(json.dumps({"id": "q7", "problem": problems["code5"]["prompt"].upper()}) + "\n")
     curate(rows, problems, {"a", "b", "c"}, CurateOptions(decontaminate={"extra_files": [bench]}))
-    assert {r["matched"].split(" (")[0] for r in rows if r["problem_id"] == "code5"} == {"contaminated: exact match with aime/test/q7"}
+    assert {r["matched"].split(" (")[0] for r in rows if r["problem_id"] == "code5"} == {
+        "contaminated: exact match with aime/test/q7"
+    }
     with pytest.raises(RecipeError, match="extra_files: .*nowhere.jsonl not found"):
         run(CurateOptions(decontaminate={"extra_files": [tmp_path / "nowhere.jsonl"]}), tmp_path)
 
@@ -217,9 +267,16 @@ def test_token_bounds_count_in_the_students_tokenizer(tmp_path):
     backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(sorted(words | {"[UNK]"}))}, unk_token="[UNK]"))
     backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]").save_pretrained(tmp_path / "tok")
-    options = CurateOptions(budget=1000, filters={"tokenizer": str(tmp_path / "tok"), "min_tokens": 11, "max_tokens": 30}, dedup={"enabled": False})
+    options = CurateOptions(
+        budget=1000,
+        filters={"tokenizer": str(tmp_path / "tok"), "min_tokens": 11, "max_tokens": 30},
+        dedup={"enabled": False},
+    )
     kept, _ = curate(rows, problems, {"a", "b", "c"}, options)
     assert kept and all(11 <= row["student_tokens"] <= 30 for row in kept)
-    assert {row["why"] for row in rows if row["step"] == "filters" and row["correct"]} == {"too short (under 11 student tokens)", "too long (over 30 student tokens)"}
+    assert {row["why"] for row in rows if row["step"] == "filters" and row["correct"]} == {
+        "too short (under 11 student tokens)",
+        "too long (over 30 student tokens)",
+    }
     with pytest.raises(RecipeError, match="curate.filters.tokenizer"):
         curate(rows, problems, {"a"}, CurateOptions(filters={"tokenizer": str(tmp_path / "none"), "max_tokens": 5}))

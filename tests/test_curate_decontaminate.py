@@ -6,12 +6,14 @@ import random
 
 import pytest
 
-from curation_data import DATA, MATH_FILES, clean_pool, disguises, math_problems
+from helpers import DATA, MATH_FILES, clean_pool, disguises, math_problems
 from rdistill.config import DecontaminateOptions, DedupOptions
 from rdistill.curate.decontaminate import BenchmarkIndex, read_benchmark_file
 from rdistill.curate.dedup import jaccard, near_duplicates, shingle_hashes
 
-needs_data = pytest.mark.skipif(not DATA.exists(), reason="../shared/data is not beside the checkout (set RDISTILL_SHARED_DATA)")
+needs_data = pytest.mark.skipif(
+    not DATA.exists(), reason="../shared/data is not beside the checkout (set RDISTILL_SHARED_DATA)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -28,14 +30,19 @@ def test_disguised_math500_and_aime_problems_are_all_caught_and_a_clean_pool_los
     inserted = [(kind, text) for problem in problems for kind, text in disguises(problem, rng).items()]
     clean = clean_pool()
     hits = index.match([text for _, text in inserted] + clean)
-    recall = {kind: sum(position in hits for position, (k, _) in enumerate(inserted) if k == kind) / len(problems) for kind in dict(inserted)}
+    recall = {
+        kind: sum(position in hits for position, (k, _) in enumerate(inserted) if k == kind) / len(problems)
+        for kind in dict(inserted)
+    }
     assert recall == {kind: 1.0 for kind in recall}
     assert not [clean[position - len(inserted)] for position in hits if position >= len(inserted)]
 
 
 @needs_data
 def test_a_problem_embedded_in_longer_text_is_caught_by_ngram_overlap_with_the_item_it_matched(index):
-    long_enough = [(item, words) for item, words in zip(index.items, index.content) if len(words) >= index.n]
+    long_enough = [
+        (item, words) for item, words in zip(index.items, index.content, strict=False) if len(words) >= index.n
+    ]
     texts = [f"Here is a warm-up exercise for you. {item.text} Show all your work." for item, _ in long_enough]
     hits = index.match(texts)
     assert len(hits) == len(long_enough) > 300
@@ -44,8 +51,12 @@ def test_a_problem_embedded_in_longer_text_is_caught_by_ngram_overlap_with_the_i
 
 @needs_data
 def test_shared_template_text_alone_is_not_contamination(index):
-    boilerplate = "Let the answer be $\\tfrac{m}{n}$, where $m$ and $n$ are relatively prime positive integers. Find $m+n$."
-    assert index.match([f"A jar holds 7 red and 5 blue marbles; two are drawn without replacement. {boilerplate}"]) == {}
+    boilerplate = (
+        "Let the answer be $\\tfrac{m}{n}$, where $m$ and $n$ are relatively prime positive integers. Find $m+n$."
+    )
+    assert (
+        index.match([f"A jar holds 7 red and 5 blue marbles; two are drawn without replacement. {boilerplate}"]) == {}
+    )
 
 
 @needs_data
@@ -60,7 +71,7 @@ def test_minhash_finds_planted_near_duplicates_and_keeps_one_of_each():
         planted.append(" ".join(words) + (" Explain." if number % 2 else ""))
     options = DedupOptions()
     hashes = shingle_hashes(originals + planted, options.shingle)
-    similarity = [jaccard(a, b) for a, b in zip(hashes[: len(originals)], hashes[len(originals) :])]
+    similarity = [jaccard(a, b) for a, b in zip(hashes[: len(originals)], hashes[len(originals) :], strict=False)]
     pool = originals + [text for text in problems if text not in originals][:300] + planted
     keys = [f"p{i}" for i in range(len(pool) - len(planted))] + [f"d{i}" for i in range(len(planted))]
     found = near_duplicates(keys, pool, options)

@@ -9,6 +9,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from helpers import DATA, QUIET, needs_data, tiny_recipe_dict, trained_micro_base
+from rdistill import base as base_stage
 from rdistill import problems
 from rdistill.cli import app
 from rdistill.config import EvaluateOptions, Recipe
@@ -16,10 +18,7 @@ from rdistill.data import EVAL_COLUMNS, read_jsonl, read_parquet, write_json
 from rdistill.data.manifest import read_manifest
 from rdistill.errors import RecipeError
 from rdistill.evaluate import run
-from rdistill.micro.student import ensure_base
-
-from conftest import tiny_recipe_dict
-from test_evaluate_benchmarks import DATA, LCB_ROWS, needs_data
+from test_evaluate_benchmarks import LCB_ROWS
 
 REAL = [("math500", "math500"), ("aime24", "aime"), ("aime25", "aime"), ("humaneval", "humaneval"), ("mbpp", "mbpp")]
 
@@ -36,8 +35,8 @@ def one_torch_thread():
 
 
 @pytest.fixture(scope="module")
-def tiny_base(tmp_path_factory, one_torch_thread) -> Path:
-    return ensure_base(Recipe.model_validate(tiny_recipe_dict(tmp_path_factory.mktemp("unused"))).train.micro_student)
+def tiny_base(one_torch_thread) -> Path:
+    return trained_micro_base()
 
 
 def recipe_dict(run_dir: Path, lcb_file: Path, base: Path) -> dict:
@@ -56,7 +55,13 @@ def recipe_dict(run_dir: Path, lcb_file: Path, base: Path) -> dict:
             *real,
             {"name": "lcb", "format": "livecodebench", "path": str(lcb_file), **slice_},
             {"name": "text", "group": "out_of_domain", "limit": 4},
-            {"name": "mmlu", "format": "mcq", "path": str(DATA / "mmlu_stem_nonmath"), "group": "out_of_domain", **slice_},
+            {
+                "name": "mmlu",
+                "format": "mcq",
+                "path": str(DATA / "mmlu_stem_nonmath"),
+                "group": "out_of_domain",
+                **slice_,
+            },
         ],
         "distilled": False,
         "students": [{"name": "other", "backend": "hf", "model": str(base)}],
@@ -73,7 +78,8 @@ def test_students_on_a_slice_of_every_benchmark_through_the_cli_then_resume(tmp_
     recipe_file = tmp_path / "recipe.yaml"
     recipe_file.write_text(yaml.safe_dump(recipe_dict(run_dir, lcb_file, tiny_base)))
     recipe = Recipe.model_validate(recipe_dict(run_dir, lcb_file, tiny_base))
-    problems.run(recipe.problems, run_dir, log=lambda _: None)
+    problems.run(recipe.problems, run_dir, QUIET)
+    base_stage.run(recipe.base, run_dir, QUIET)
 
     result = CliRunner().invoke(app, ["evaluate", "--recipe", str(recipe_file)], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
@@ -85,15 +91,27 @@ def test_students_on_a_slice_of_every_benchmark_through_the_cli_then_resume(tmp_
     assert summary["in_domain"] == names[:7] and summary["out_of_domain"] == ["text", "mmlu"]
     assert list(summary["students"]) == ["base", "other"] and summary["reference"] == "base"
     assert summary["benchmarks"]["aime24"] | {"source": None} == {
-        "format": "aime", "domain": "math", "group": "in_domain", "problems": 1, "k": 2, "temperature": 0.6, "top_p": 0.95,
-        "max_tokens": 6, "source": None,
+        "format": "aime",
+        "domain": "math",
+        "group": "in_domain",
+        "problems": 1,
+        "k": 2,
+        "temperature": 0.6,
+        "top_p": 0.95,
+        "max_tokens": 6,
+        "source": None,
     }
     for name in names:
         rows = read_parquet(run_dir / "eval" / f"{name}.parquet")
         assert set(EVAL_COLUMNS) <= set(rows[0])
-        assert len(rows) == 2 * (4 if name in ("math", "text") else 2) and {row["student"] for row in rows} == {"base", "other"}
+        assert len(rows) == 2 * (4 if name in ("math", "text") else 2) and {row["student"] for row in rows} == {
+            "base",
+            "other",
+        }
         scores = summary["students"]["other"][name]
-        assert scores["delta"]["accuracy"] == 0.0 and scores["delta"]["accuracy_ci"] == [0.0, 0.0], "greedy or seeded alike: same weights, same answers"
+        assert scores["delta"]["accuracy"] == 0.0 and scores["delta"]["accuracy_ci"] == [0.0, 0.0], (
+            "greedy or seeded alike: same weights, same answers"
+        )
         low, high = scores["accuracy_ci"]
         assert low <= scores["accuracy"] <= high
     real_rows = read_parquet(run_dir / "eval" / "humaneval.parquet")
@@ -123,35 +141,44 @@ def test_students_on_a_slice_of_every_benchmark_through_the_cli_then_resume(tmp_
 
 def test_recipe_errors_name_the_key(tmp_path):
     with pytest.raises(RecipeError, match=r"evaluate.students\[0\].name: student name 'base' is used twice"):
-        run(EvaluateOptions(students=[{"name": "base", "backend": "hf", "model": "x"}]), tmp_path, tmp_path)
+        run(EvaluateOptions(students=[{"name": "base", "backend": "hf", "model": "x"}]), tmp_path, QUIET)
     with pytest.raises(RecipeError, match=r"evaluate.benchmarks\[1\].name: 'a/b' must be letters"):
-        run(EvaluateOptions(benchmarks=[{"name": "math"}, {"name": "a/b"}]), tmp_path, tmp_path)
-    with pytest.raises(RecipeError, match=r"evaluate.students\[0\].sampling: students are sampled with each benchmark's settings"):
-        run(EvaluateOptions(students=[{"name": "x", "backend": "hf", "model": "x", "sampling": {}}]), tmp_path, tmp_path)
+        run(EvaluateOptions(benchmarks=[{"name": "math"}, {"name": "a/b"}]), tmp_path, QUIET)
+    with pytest.raises(
+        RecipeError, match=r"evaluate.students\[0\].sampling: students are sampled with each benchmark's settings"
+    ):
+        run(EvaluateOptions(students=[{"name": "x", "backend": "hf", "model": "x", "sampling": {}}]), tmp_path, QUIET)
     with pytest.raises(RecipeError, match=r"evaluate: no student to evaluate"):
-        run(EvaluateOptions(base=False, distilled=False), tmp_path, tmp_path)
+        run(EvaluateOptions(base=False, distilled=False), tmp_path, QUIET)
 
 
 @needs_data
 def test_a_student_served_by_rdistill_serve_is_evaluated_through_the_openai_backend(tmp_path, tiny_base):
-    from servers import served
+    from helpers import served
 
     run_dir = tmp_path / "run"
     recipe = recipe_dict(run_dir, tmp_path / "unused.jsonl", tiny_base)
     benchmarks = [spec for spec in recipe["evaluate"]["benchmarks"] if spec["name"] != "lcb"]
-    recipe["evaluate"]["benchmarks"] = [{**spec, "temperature": 0.0} if "format" in spec else spec for spec in benchmarks]
+    recipe["evaluate"]["benchmarks"] = [
+        {**spec, "temperature": 0.0} if "format" in spec else spec for spec in benchmarks
+    ]
     with served(str(tiny_base), "--model-name", "student", "--batch-size", "1") as url:
-        recipe["evaluate"]["students"] = [{"name": "served", "backend": "openai", "model": "student", "base_urls": [url], "timeout_s": 60}]
+        recipe["evaluate"]["students"] = [
+            {"name": "served", "backend": "openai", "model": "student", "base_urls": [url], "timeout_s": 60}
+        ]
         parsed = Recipe.model_validate(recipe)
-        problems.run(parsed.problems, run_dir, log=lambda _: None)
-        run(parsed.evaluate, run_dir, tiny_base, log=lambda _: None)
+        problems.run(parsed.problems, run_dir, QUIET)
+        base_stage.run(parsed.base, run_dir, QUIET)
+        run(parsed.evaluate, run_dir, QUIET)
 
     summary = json.loads((run_dir / "eval" / "summary.json").read_text())
     assert list(summary["students"]) == ["base", "served"]
     responses = {}
     for spec in benchmarks:
         for row in read_parquet(run_dir / "eval" / f"{spec['name']}.parquet"):
-            responses.setdefault((spec["name"], row["problem_id"], row["sample_index"]), {})[row["student"]] = row["response"]
+            responses.setdefault((spec["name"], row["problem_id"], row["sample_index"]), {})[row["student"]] = row[
+                "response"
+            ]
     # The server hands back the completion without surrounding white space.
     same = [answers["base"].strip() == answers["served"].strip() for answers in responses.values()]
     assert len(same) == 2 * 5 + 4 * 2 + 2, "every benchmark answered by both students"

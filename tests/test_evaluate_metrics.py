@@ -1,4 +1,7 @@
-"""Evaluation metrics on hand-made data: pass@k against the Codex paper's estimator, avg@k, maj@k, intervals, format rates."""
+"""Evaluation metrics on hand-made data.
+
+pass@k against the Codex paper's estimator, avg@k, maj@k, intervals, format rates.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +10,11 @@ import random
 import numpy as np
 import pytest
 
+from rdistill.backends import Completion, Request, split_think
 from rdistill.config import EvaluateOptions, SamplingParams
 from rdistill.evaluate import answer_row, eval_rows, summarise
 from rdistill.evaluate.benchmarks import Benchmark
 from rdistill.evaluate.metrics import delta, majority_correct, pass_at_k, problem_values, resample_indices, score
-from rdistill.generate.backend import Completion, Request, split_think
 
 
 def codex_pass_at_k(n: int, c: int, k: int) -> float:
@@ -34,14 +37,25 @@ def test_pass_at_k_matches_the_codex_reference_on_random_inputs():
 
 def rows_of(correct_by_problem: dict[str, list[bool]], **extra) -> list[dict]:
     return [
-        {"problem_id": pid, "sample_index": i, "correct": ok, "finished": True, "has_think": False, "tokens": 10, "extracted": None, **extra}
+        {
+            "problem_id": pid,
+            "sample_index": i,
+            "correct": ok,
+            "finished": True,
+            "has_think": False,
+            "tokens": 10,
+            "extracted": None,
+            **extra,
+        }
         for pid, oks in correct_by_problem.items()
         for i, ok in enumerate(oks)
     ]
 
 
 def test_avg_and_pass_at_k_per_problem_then_averaged_over_problems():
-    values = problem_values(rows_of({"a": [True, False, False, False], "b": [True, True, True, True], "c": [False] * 4}), answer_task=False)
+    values = problem_values(
+        rows_of({"a": [True, False, False, False], "b": [True, True, True, True], "c": [False] * 4}), answer_task=False
+    )
     assert {pid: v["accuracy"] for pid, v in values.items()} == {"a": 0.25, "b": 1.0, "c": 0.0}
     assert {pid: v["pass_at_k"] for pid, v in values.items()} == {"a": 1.0, "b": 1.0, "c": 0.0}
     scores = score(values, ["a", "b", "c"], resample_indices(3, 1000, 0), 0.95)
@@ -71,13 +85,17 @@ def test_bootstrap_interval_covers_the_mean_and_shrinks_with_more_problems():
 def test_paired_delta_interval_resamples_the_same_problems():
     order = [f"p{i}" for i in range(50)]
     base = problem_values(rows_of({pid: [i % 2 == 0] for i, pid in enumerate(order)}), answer_task=False)
-    better = problem_values(rows_of({pid: [i % 2 == 0 or i % 5 == 1] for i, pid in enumerate(order)}), answer_task=False)
+    better = problem_values(
+        rows_of({pid: [i % 2 == 0 or i % 5 == 1] for i, pid in enumerate(order)}), answer_task=False
+    )
     draws = resample_indices(50, 2000, 3)
     base_scores, better_scores = score(base, order, draws, 0.95), score(better, order, draws, 0.95)
     difference = delta(better_scores, base_scores, 0.95)
     assert difference["accuracy"] == pytest.approx(0.1)
     low, high = difference["accuracy_ci"]
-    assert 0 <= low < 0.1 < high, "better never loses a problem the base gets, so the paired interval stays at or above 0"
+    assert 0 <= low < 0.1 < high, (
+        "better never loses a problem the base gets, so the paired interval stays at or above 0"
+    )
     assert delta(base_scores, base_scores, 0.95)["accuracy_ci"] == [0.0, 0.0]
 
 
@@ -109,8 +127,16 @@ def test_completion_and_think_rates_on_hand_made_rollouts():
     assert [row["has_think"] for row in rows] == [True, False, False, False]
     assert rows[1]["response"] == ""
     benchmark = Benchmark("toy", "micro", "math", "in_domain", [problem], 4, SamplingParams(), None, "hand-made")
-    verdicts = [{"correct": ok, "extracted": "4" if ok else None, "tests_passed": None, "tests_total": None, "verify_error": None}
-                for ok in (True, False, True, True)]
+    verdicts = [
+        {
+            "correct": ok,
+            "extracted": "4" if ok else None,
+            "tests_passed": None,
+            "tests_total": None,
+            "verify_error": None,
+        }
+        for ok in (True, False, True, True)
+    ]
     graded = eval_rows("student", benchmark, rows, verdicts)
     assert [row["finished"] for row in graded] == [True, False, True, True]
     summary = summarise([benchmark], ["student"], {("student", "toy"): graded}, EvaluateOptions(bootstrap_samples=200))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
+from helpers import QUIET
 from rdistill.data.manifest import read_manifest, run_stage
 from rdistill.errors import StageInputError
 
@@ -21,7 +23,16 @@ def write_stage(run_dir, config, calls, force=False, fail=False):
         (run_dir / "out.txt").write_text(partial.read_text())
         return {"length": len(partial.read_text())}
 
-    return run_stage(run_dir, "demo", config, inputs=["in.txt"], outputs=["out.txt"], work=work, force=force, partials=["part.txt"], log=lambda _: None)
+    return run_stage(
+        run_dir,
+        "demo",
+        config,
+        inputs=["in.txt"],
+        outputs=["out.txt"],
+        work=work,
+        ctx=replace(QUIET, force=force),
+        partials=["part.txt"],
+    )
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
+from rdistill.grading import grade
 from rdistill.micro.problems import MathOp, apply_list_op, generate_problems
 from rdistill.micro.student import MicroStudentConfig, build_tokenizer, direct_answer
 from rdistill.micro.teachers import TEACHERS, write_trace
-from rdistill.verify import grade
 
 
 def test_generators_are_seeded_and_distinct():
@@ -67,18 +67,27 @@ def test_teacher_accuracy_and_style_are_what_they_claim():
 def test_varied_teacher_varies_between_samples_and_stepwise_does_not():
     problem = generate_problems("math", 1, [4], seed=5)[0]
     varied = {write_trace(problem, TEACHERS["varied"], seed=s)[0] for s in range(20)}
-    plain = {write_trace(problem, TEACHERS["stepwise"], seed=s)[0] for s in range(20) if write_trace(problem, TEACHERS["stepwise"], seed=s)[1].endswith(f"{{{problem['answer']}}}.")}
+    plain = {
+        write_trace(problem, TEACHERS["stepwise"], seed=s)[0]
+        for s in range(20)
+        if write_trace(problem, TEACHERS["stepwise"], seed=s)[1].endswith(f"{{{problem['answer']}}}.")
+    }
     assert len(varied) > 5
     assert len(plain) == 1
 
 
 def test_chat_template_masks_the_assistant_turn_and_its_end_token():
     tokenizer = build_tokenizer(MicroStudentConfig(vocab_size=600))
-    messages = [{"role": "user", "content": "What is 2 + 3?"}, {"role": "assistant", "content": "<think>\n2 + 3 = 5\n</think>\nThe answer is \\boxed{5}."}]
-    encoded = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+    messages = [
+        {"role": "user", "content": "What is 2 + 3?"},
+        {"role": "assistant", "content": "<think>\n2 + 3 = 5\n</think>\nThe answer is \\boxed{5}."},
+    ]
+    encoded = tokenizer.apply_chat_template(
+        messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+    )
     ids, mask = encoded["input_ids"], encoded["assistant_masks"]
-    trained = tokenizer.decode([t for t, m in zip(ids, mask) if m])
-    untrained = tokenizer.decode([t for t, m in zip(ids, mask) if not m])
+    trained = tokenizer.decode([t for t, m in zip(ids, mask, strict=False) if m])
+    untrained = tokenizer.decode([t for t, m in zip(ids, mask, strict=False) if not m])
     assert trained == messages[1]["content"] + "<|end|>"
     assert "What is 2 + 3?" in untrained and "<think>" not in untrained
     prompt = tokenizer.apply_chat_template(messages[:1], tokenize=False, add_generation_prompt=True)

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import json
 
-from rdistill.data import EVAL_COLUMNS, PROBLEM_COLUMNS, ROLLOUT_COLUMNS, SFT_COLUMNS, VERDICT_COLUMNS, read_jsonl, read_parquet
+from rdistill.data import (
+    EVAL_COLUMNS,
+    PROBLEM_COLUMNS,
+    ROLLOUT_COLUMNS,
+    SFT_COLUMNS,
+    VERDICT_COLUMNS,
+    read_jsonl,
+    read_parquet,
+)
 from rdistill.data.manifest import read_manifest
 from rdistill.pipeline import STAGES, run_recipe
 

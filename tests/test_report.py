@@ -9,16 +9,31 @@ import pytest
 from rich.console import Console
 from rich.table import Table
 
+from helpers import QUIET
 from rdistill import report
 from rdistill.config import ReportOptions
 from rdistill.data import write_json, write_jsonl, write_parquet
+from rdistill.data.manifest import StageContext
 from rdistill.errors import StageInputError
 
+
 def _scores(accuracy, ci, completion, think, tokens, delta=None, delta_ci=None):
-    scores = {"problems": 60, "k": 4, "accuracy": accuracy, "accuracy_ci": ci, "pass_at_k": min(1.0, 2 * accuracy),
-              "pass_at_k_ci": [0.1, 0.9], "completion_rate": completion, "completion_rate_ci": [completion, completion],
-              "think_rate": think, "think_rate_ci": [think, think], "mean_tokens": tokens, "mean_tokens_ci": [tokens - 1, tokens + 1],
-              "by_difficulty": {"1.0": {"problems": 30, "accuracy": accuracy, "pass_at_k": 0.5}}, "by_subject": {}}
+    scores = {
+        "problems": 60,
+        "k": 4,
+        "accuracy": accuracy,
+        "accuracy_ci": ci,
+        "pass_at_k": min(1.0, 2 * accuracy),
+        "pass_at_k_ci": [0.1, 0.9],
+        "completion_rate": completion,
+        "completion_rate_ci": [completion, completion],
+        "think_rate": think,
+        "think_rate_ci": [think, think],
+        "mean_tokens": tokens,
+        "mean_tokens_ci": [tokens - 1, tokens + 1],
+        "by_difficulty": {"1.0": {"problems": 30, "accuracy": accuracy, "pass_at_k": 0.5}},
+        "by_subject": {},
+    }
     return scores | ({"delta": {"accuracy": delta, "accuracy_ci": delta_ci}} if delta is not None else {})
 
 
@@ -41,10 +56,21 @@ SUMMARY = {
         },
     },
     "groups": {
-        "base": {"in_domain": {"accuracy": 0.25, "accuracy_ci": [0.18, 0.32]}, "out_of_domain": {"accuracy": 0.5, "accuracy_ci": [0.4, 0.6]}},
+        "base": {
+            "in_domain": {"accuracy": 0.25, "accuracy_ci": [0.18, 0.32]},
+            "out_of_domain": {"accuracy": 0.5, "accuracy_ci": [0.4, 0.6]},
+        },
         "distilled": {
-            "in_domain": {"accuracy": 0.429, "accuracy_ci": [0.34, 0.52], "delta": {"accuracy": 0.179, "accuracy_ci": [0.08, 0.28]}},
-            "out_of_domain": {"accuracy": 0.45, "accuracy_ci": [0.35, 0.55], "delta": {"accuracy": -0.05, "accuracy_ci": [-0.15, 0.05]}},
+            "in_domain": {
+                "accuracy": 0.429,
+                "accuracy_ci": [0.34, 0.52],
+                "delta": {"accuracy": 0.179, "accuracy_ci": [0.08, 0.28]},
+            },
+            "out_of_domain": {
+                "accuracy": 0.45,
+                "accuracy_ci": [0.35, 0.55],
+                "delta": {"accuracy": -0.05, "accuracy_ci": [-0.15, 0.05]},
+            },
         },
     },
 }
@@ -53,10 +79,20 @@ TEACHERS = {
     "chosen": ["stepwise"],
     "why": "stepwise is the most accurate <script>alert(1)</script>",
     "teachers": {
-        "stepwise": {"rollouts": 1600, "correct": 1440, "accuracy": 0.9, "mean_completion_tokens": 31.2,
-                     "by_domain": {"math": 0.95, "code": 0.85}},
-        "rambler": {"rollouts": 1600, "correct": 800, "accuracy": 0.5, "mean_completion_tokens": 88.0,
-                    "by_domain": {"math": 0.6, "code": 0.4}},
+        "stepwise": {
+            "rollouts": 1600,
+            "correct": 1440,
+            "accuracy": 0.9,
+            "mean_completion_tokens": 31.2,
+            "by_domain": {"math": 0.95, "code": 0.85},
+        },
+        "rambler": {
+            "rollouts": 1600,
+            "correct": 800,
+            "accuracy": 0.5,
+            "mean_completion_tokens": 88.0,
+            "by_domain": {"math": 0.6, "code": 0.4},
+        },
     },
 }
 
@@ -64,32 +100,79 @@ TEACHERS = {
 def _selection_rows() -> list[dict]:
     outcomes = [(True, "budget")] * 3 + [(False, "incorrect")] * 2 + [(False, "teacher_not_chosen")] * 4
     return [
-        {"problem_id": f"p{i}", "teacher": "stepwise", "sample_index": 0, "domain": "math", "difficulty": 1.0,
-         "correct": why != "incorrect", "kept": kept, "why": why}
+        {
+            "problem_id": f"p{i}",
+            "teacher": "stepwise",
+            "sample_index": 0,
+            "domain": "math",
+            "difficulty": 1.0,
+            "correct": why != "incorrect",
+            "kept": kept,
+            "why": why,
+        }
         for i, (kept, why) in enumerate(outcomes)
     ]
 
 
 def _manifest_entry(started: str, seconds: float, counts: dict) -> dict:
-    return {"status": "done", "config_hash": "0" * 16, "input_hashes": {}, "outputs": {}, "counts": counts,
-            "seconds": seconds, "started_at": started, "finished_at": started}
+    return {
+        "status": "done",
+        "config_hash": "0" * 16,
+        "input_hashes": {},
+        "outputs": {},
+        "counts": counts,
+        "seconds": seconds,
+        "started_at": started,
+        "finished_at": started,
+    }
 
 
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
-    write_json({"stages": {
-        "problems": _manifest_entry("2025-01-01T00:00:00+00:00", 1.5, {"train/math": 400}),
-        "train": _manifest_entry("2025-01-01T00:01:00+00:00", 42.25, {"steps": 30}),
-    }}, tmp_path / "manifest.json")
+    write_json(
+        {
+            "stages": {
+                "problems": _manifest_entry("2025-01-01T00:00:00+00:00", 1.5, {"train/math": 400}),
+                "train": _manifest_entry("2025-01-01T00:01:00+00:00", 42.25, {"steps": 30}),
+            }
+        },
+        tmp_path / "manifest.json",
+    )
     write_json(TEACHERS, tmp_path / "teachers.json")
     write_parquet(_selection_rows(), tmp_path / "selection.parquet")
-    write_jsonl([{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "<think>\nr\n</think>\na"}],
-                  "problem_id": f"p{i}", "teacher": "stepwise", "why": "budget"} for i in range(3)], tmp_path / "sft.jsonl")
-    write_json({"steps": 30, "train_loss": 0.8125, "seconds": 42.0, "examples": 3, "tokens_per_second": 1234.5,
-                "parameters": 1_234_567, "resumed_from": None,
-                "log_history": [{"loss": 2.5, "step": 10, "learning_rate": 1e-3}, {"loss": 1.25, "step": 20},
-                                {"loss": 0.5, "step": 30}, {"train_runtime": 42.0, "step": 30}]},
-               tmp_path / "student" / "training_log.json")
+    write_jsonl(
+        [
+            {
+                "messages": [
+                    {"role": "user", "content": "q"},
+                    {"role": "assistant", "content": "<think>\nr\n</think>\na"},
+                ],
+                "problem_id": f"p{i}",
+                "teacher": "stepwise",
+                "why": "budget",
+            }
+            for i in range(3)
+        ],
+        tmp_path / "sft.jsonl",
+    )
+    write_json(
+        {
+            "steps": 30,
+            "train_loss": 0.8125,
+            "seconds": 42.0,
+            "examples": 3,
+            "tokens_per_second": 1234.5,
+            "parameters": 1_234_567,
+            "resumed_from": None,
+            "log_history": [
+                {"loss": 2.5, "step": 10, "learning_rate": 1e-3},
+                {"loss": 1.25, "step": 20},
+                {"loss": 0.5, "step": 30},
+                {"train_runtime": 42.0, "step": 30},
+            ],
+        },
+        tmp_path / "student" / "training_log.json",
+    )
     write_json(SUMMARY, tmp_path / "eval" / "summary.json")
     return tmp_path
 
@@ -100,19 +183,53 @@ def _row(markdown: str, first_cell: str) -> list[str]:
 
 
 def test_markdown_has_accuracies_delta_and_every_section(run_dir: Path) -> None:
-    entry = report.run(ReportOptions(title="Micro run"), run_dir, log=lambda _: None)
+    entry = report.run(ReportOptions(title="Micro run"), run_dir, QUIET)
     markdown = (run_dir / "report.md").read_text()
 
     assert markdown.startswith("# Micro run")
     assert entry["counts"] == {"sections": 7}
-    assert _row(markdown, "math") == ["math", "in-domain", "4", "30.0% [20.0, 40.0]", "42.5% [30.0, 55.0]", "+12.5 [+5.0, +20.0]"]
+    assert _row(markdown, "math") == [
+        "math",
+        "in-domain",
+        "4",
+        "30.0% [20.0, 40.0]",
+        "42.5% [30.0, 55.0]",
+        "+12.5 [+5.0, +20.0]",
+    ]
     assert _row(markdown, "code")[3:6] == ["20.0% [10.0, 30.0]", "43.3% [30.0, 55.0]", "+23.3 [-1.0, +45.0]"]
-    assert _row(markdown, "text")[:6] == ["text", "out-of-domain", "4", "50.0% [40.0, 60.0]", "45.0% [35.0, 55.0]", "-5.0 [-15.0, +5.0]"]
+    assert _row(markdown, "text")[:6] == [
+        "text",
+        "out-of-domain",
+        "4",
+        "50.0% [40.0, 60.0]",
+        "45.0% [35.0, 55.0]",
+        "-5.0 [-15.0, +5.0]",
+    ]
     means = [line for line in markdown.splitlines() if line.startswith("| mean |")]
-    assert [cell.strip() for cell in means[0].strip("|").split("|")][1:] == ["in-domain", "–", "25.0% [18.0, 32.0]", "42.9% [34.0, 52.0]", "+17.9 [+8.0, +28.0]"]
-    benchmarks = [line.split("|")[1].strip() for line in markdown.splitlines() if re.match(r"\| (math|code|text) \| (in|out)", line)]
+    assert [cell.strip() for cell in means[0].strip("|").split("|")][1:] == [
+        "in-domain",
+        "–",
+        "25.0% [18.0, 32.0]",
+        "42.9% [34.0, 52.0]",
+        "+17.9 [+8.0, +28.0]",
+    ]
+    benchmarks = [
+        line.split("|")[1].strip()
+        for line in markdown.splitlines()
+        if re.match(r"\| (math|code|text) \| (in|out)", line)
+    ]
     assert benchmarks == ["math", "code", "text"]
-    assert _row(markdown, "distilled")[:9] == ["distilled", "math", "4", "42.5% [30.0, 55.0]", "85.0% [10.0, 90.0]", "–", "100.0% [100.0, 100.0]", "90.0% [90.0, 90.0]", "40.0 [39.0, 41.0]"]
+    assert _row(markdown, "distilled")[:9] == [
+        "distilled",
+        "math",
+        "4",
+        "42.5% [30.0, 55.0]",
+        "85.0% [10.0, 90.0]",
+        "–",
+        "100.0% [100.0, 100.0]",
+        "90.0% [90.0, 90.0]",
+        "40.0 [39.0, 41.0]",
+    ]
     assert "| base | math | difficulty | 1.0 | 30 | 30.0% | 50.0% |" in markdown
     assert _row(markdown, "stepwise") == ["stepwise", "1,600", "90.0%", "31.2", "85.0%", "95.0%", "yes"]
     assert _row(markdown, "budget") == ["budget", "kept", "3"]
@@ -126,7 +243,7 @@ def test_markdown_has_accuracies_delta_and_every_section(run_dir: Path) -> None:
 
 
 def test_html_is_self_contained_and_escaped(run_dir: Path) -> None:
-    report.run(ReportOptions(title="<b>title</b>"), run_dir, log=lambda _: None)
+    report.run(ReportOptions(title="<b>title</b>"), run_dir, QUIET)
     page = (run_dir / "report.html").read_text()
 
     assert not re.search(r"""(src|href)\s*=\s*["']?https?://""", page)
@@ -141,7 +258,7 @@ def test_html_is_self_contained_and_escaped(run_dir: Path) -> None:
 def test_optional_files_are_skipped(run_dir: Path) -> None:
     for name in ("teachers.json", "selection.parquet", "sft.jsonl", "student/training_log.json", "manifest.json"):
         (run_dir / name).unlink()
-    entry = report.run(ReportOptions(), run_dir, log=lambda _: None)
+    entry = report.run(ReportOptions(), run_dir, QUIET)
     markdown = (run_dir / "report.md").read_text()
 
     assert entry["counts"] == {"sections": 3}
@@ -153,11 +270,18 @@ def test_optional_files_are_skipped(run_dir: Path) -> None:
     assert (run_dir / "report.html").read_text().count("data:image/png;base64,") == 1
 
 
+class Messages(list):
+    """A console stand-in that keeps what the stage prints, markup and all."""
+
+    def print(self, message: str) -> None:
+        self.append(message)
+
+
 def test_second_run_is_skipped(run_dir: Path) -> None:
-    messages: list[str] = []
-    first = report.run(ReportOptions(), run_dir, log=messages.append)
+    messages = Messages()
+    first = report.run(ReportOptions(), run_dir, StageContext(console=messages))
     written = (run_dir / "report.html").stat().st_mtime_ns
-    second = report.run(ReportOptions(), run_dir, log=messages.append)
+    second = report.run(ReportOptions(), run_dir, StageContext(console=messages))
 
     assert second["finished_at"] == first["finished_at"]
     assert second == first
@@ -168,7 +292,7 @@ def test_second_run_is_skipped(run_dir: Path) -> None:
 def test_missing_summary_is_a_stage_input_error(run_dir: Path) -> None:
     (run_dir / "eval" / "summary.json").unlink()
     with pytest.raises(StageInputError, match="summary.json"):
-        report.run(ReportOptions(), run_dir, log=lambda _: None)
+        report.run(ReportOptions(), run_dir, QUIET)
     assert not (run_dir / "report.md").exists()
 
 

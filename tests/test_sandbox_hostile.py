@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rdistill.verify.sandbox import close_harness, harness_pid, isolation, run_program
+from rdistill.grading.sandbox import close_harness, harness_pid, isolation, run_program
 
 FUNCTION_TEST = [{"input": None, "output": None, "entry_point": "f", "test": "assert f([3, 1, 2]) == [2, 1, 3]"}]
 STDIO_TEST = [{"input": "1 2\n", "output": "3\n", "entry_point": None, "test": None}]
@@ -86,7 +86,9 @@ def contained(program: str, tests=FUNCTION_TEST, timeout_s: float = 1.0) -> str:
     assert time.monotonic() - started < timeout_s * len(tests) + 10
     # The harness kills and reaps every leftover before it answers: nothing may be left now.
     assert sandbox_survivors() == []
-    assert run_program("def f(xs):\n    return xs[::-1]\n", FUNCTION_TEST, 5).passed == 1, "the next solution still runs"
+    assert run_program("def f(xs):\n    return xs[::-1]\n", FUNCTION_TEST, 5).passed == 1, (
+        "the next solution still runs"
+    )
     return result.error
 
 
@@ -111,7 +113,9 @@ def test_gigabyte_of_output():
 
 def test_secrets_in_the_environment_are_not_visible(monkeypatch):
     monkeypatch.setenv("RDISTILL_HOSTILE_SECRET", "hunter2")
-    contained("import os\nassert os.environ.get('RDISTILL_HOSTILE_SECRET') == 'hunter2'\ndef f(xs):\n    return xs[::-1]\n")
+    contained(
+        "import os\nassert os.environ.get('RDISTILL_HOSTILE_SECRET') == 'hunter2'\ndef f(xs):\n    return xs[::-1]\n"
+    )
 
 
 def test_sys_exit_before_tests_does_not_pass():
@@ -121,13 +125,21 @@ def test_sys_exit_before_tests_does_not_pass():
 
 def test_monkeypatching_the_checker_does_not_pass():
     contained("import builtins\nbuiltins.exec = lambda *a, **k: None\ndef f(xs):\n    return xs\n")
-    contained("import builtins, os\nbuiltins.callable = lambda x: False\nos.write = lambda *a: 0\ndef f(xs):\n    return xs\n")
-    forge = "print('[\"pass\"]')\nimport os\nfor fd in range(3, 64):\n    try:\n        os.write(fd, b'[\"pass\"]\\n')\n    except OSError:\n        pass\nos._exit(0)\n"
+    contained(
+        "import builtins, os\nbuiltins.callable = lambda x: False\nos.write = lambda *a: 0\ndef f(xs):\n    return xs\n"
+    )
+    forge = (
+        "print('[\"pass\"]')\nimport os\nfor fd in range(3, 64):\n    try:\n        os.write(fd, "
+        "b'[\"pass\"]\\n')\n    except OSError:\n        pass\nos._exit(0)\n"
+    )
     contained(forge, STDIO_TEST)
 
 
 def test_background_child_that_outlives_the_run():
-    program = "import os, time\nif os.fork() == 0:\n    os.setsid()\n    while True:\n        time.sleep(0.1)\ndef f(xs):\n    return xs\n"
+    program = (
+        "import os, time\nif os.fork() == 0:\n    os.setsid()\n    while True:\n        time.sleep(0.1)\ndef "
+        "f(xs):\n    return xs\n"
+    )
     contained(program)
 
 
@@ -137,12 +149,22 @@ def test_writing_outside_the_working_directory_has_no_effect(isolated):
     shared.chmod(0o777)
     target = shared / "planted.txt"
     repo_file = Path(__file__).resolve().parents[1] / "planted.txt"
-    elsewhere = [target, repo_file, *(Path(d) / "rdistill-planted.txt" for d in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock"))]
-    program = f"for path in {[str(p) for p in elsewhere] + ['planted.txt']!r}:\n    try:\n        open(path, 'w').write('x')\n    except OSError:\n        pass\n"
+    elsewhere = [
+        target,
+        repo_file,
+        *(Path(d) / "rdistill-planted.txt" for d in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")),
+    ]
+    program = (
+        f"for path in {[str(p) for p in elsewhere] + ['planted.txt']!r}:\n    try:\n        open(path, "
+        f"'w').write('x')\n    except OSError:\n        pass\n"
+    )
     contained(program)
     assert [path for path in elsewhere if path.exists()] == []
     shared.rmdir()
-    left = "import os\ndef f(xs):\n    assert not any(os.path.exists(p) for p in ('planted.txt', '/tmp/rdistill-planted.txt', '/dev/shm/rdistill-planted.txt'))\n    return xs[::-1]\n"
+    left = (
+        "import os\ndef f(xs):\n    assert not any(os.path.exists(p) for p in ('planted.txt', "
+        "'/tmp/rdistill-planted.txt', '/dev/shm/rdistill-planted.txt'))\n    return xs[::-1]\n"
+    )
     assert run_program(left, FUNCTION_TEST, 5).passed == 1, "files written by one solution are gone for the next"
 
 
@@ -176,5 +198,8 @@ def _accept(server: socket.socket):
 def test_killing_the_parent_and_the_verifier_fails(isolated):
     run_program("x = 1", FUNCTION_TEST, 1)
     harness = harness_pid()
-    contained(f"import os, signal\nfor pid in (os.getppid(), {os.getpid()}):\n    try:\n        os.kill(pid, signal.SIGKILL)\n    except OSError:\n        pass\n")
+    contained(
+        f"import os, signal\nfor pid in (os.getppid(), {os.getpid()}):\n    try:\n        os.kill(pid, "
+        f"signal.SIGKILL)\n    except OSError:\n        pass\n"
+    )
     assert harness_pid() == harness, "the harness was not replaced: the signal did not reach it"

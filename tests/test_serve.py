@@ -7,7 +7,8 @@ from collections import Counter
 
 import openai
 import pytest
-from servers import served
+
+from helpers import served
 
 
 def client(url: str, key: str = "none", timeout: float = 5.0) -> openai.OpenAI:
@@ -15,7 +16,9 @@ def client(url: str, key: str = "none", timeout: float = 5.0) -> openai.OpenAI:
 
 
 def ask(api: openai.OpenAI, **fields):
-    return api.chat.completions.create(model="canned", messages=[{"role": "user", "content": "What is 2 + 2?"}], **fields)
+    return api.chat.completions.create(
+        model="canned", messages=[{"role": "user", "content": "What is 2 + 2?"}], **fields
+    )
 
 
 def test_canned_answers_list_the_model_honour_n_and_split_the_reasoning(monkeypatch):
@@ -35,8 +38,9 @@ def test_canned_answers_list_the_model_honour_n_and_split_the_reasoning(monkeypa
 
 
 def test_fault_mode_fails_each_way_a_server_can(tmp_path):
-    shares = ["--fault-rate-limit", "0.15", "--retry-after", "0.25", "--fault-server-error", "0.15", "--fault-hang", "0.15",
-              "--hang-s", "3", "--fault-malformed", "0.15", "--fault-disconnect", "0.15"]  # fmt: skip
+    shares = ["--fault-rate-limit", "0.15", "--fault-retry-after-s", "0.25", "--fault-server-error", "0.15",
+              "--fault-hang", "0.15", "--fault-hang-s", "3",
+              "--fault-malformed", "0.15", "--fault-disconnect", "0.15"]  # fmt: skip
     seen: Counter = Counter()
     with served("--canned-tokens", "8", *shares) as url:
         api = client(url, timeout=0.5)
@@ -45,7 +49,9 @@ def test_fault_mode_fails_each_way_a_server_can(tmp_path):
                 ask(api)
                 seen["ok"] += 1
             except openai.RateLimitError as error:
-                assert error.response.headers["retry-after-ms"] == "250" and error.response.headers["retry-after"] == "1"
+                assert (
+                    error.response.headers["retry-after-ms"] == "250" and error.response.headers["retry-after"] == "1"
+                )
                 seen["429"] += 1
             except openai.InternalServerError:
                 seen["500"] += 1

@@ -14,7 +14,15 @@ from rdistill.teachers.signals import common_problem_sample, sample_diversity, t
 
 
 def rollout(teacher, problem, sample, correct, reasoning="a b c", tokens=10, domain="math"):
-    return {"teacher": teacher, "problem_id": problem, "sample_index": sample, "correct": correct, "reasoning": reasoning, "completion_tokens": tokens, "domain": domain}
+    return {
+        "teacher": teacher,
+        "problem_id": problem,
+        "sample_index": sample,
+        "correct": correct,
+        "reasoning": reasoning,
+        "completion_tokens": tokens,
+        "domain": domain,
+    }
 
 
 def test_diversity_is_zero_for_identical_samples_and_one_for_disjoint_ones():
@@ -70,9 +78,17 @@ def test_forcing_an_unknown_teacher_or_an_impossible_floor_is_a_recipe_error():
 def test_proxy_rule_fine_tunes_a_student_per_teacher_and_records_the_evidence(tiny_recipe):
     run_dir = tiny_recipe.resolved_run_dir()
     recipe = tiny_recipe.model_copy(
-        update={"teachers": TeachersOptions.model_validate({"choose": "proxy", "perplexity_traces": 8, "proxy": {"examples": 24, "validation": 4, "max_tokens": 32, "sft": {"epochs": 1, "batch_size": 8}}})}
+        update={
+            "teachers": TeachersOptions.model_validate(
+                {
+                    "choose": "proxy",
+                    "perplexity_traces": 8,
+                    "proxy": {"examples": 24, "validation": 4, "max_tokens": 32, "sft": {"epochs": 1, "batch_size": 8}},
+                }
+            )
+        }
     )
-    for stage in ("problems", "generate", "verify", "teachers"):
+    for stage in ("problems", "base", "generate", "verify", "teachers"):
         run_one(stage, recipe, run_dir)
     report = json.loads((run_dir / "teachers.json").read_text())
     assert report["rule"] == "proxy" and len(report["chosen"]) == 1
@@ -81,6 +97,8 @@ def test_proxy_rule_fine_tunes_a_student_per_teacher_and_records_the_evidence(ti
         evidence = report["teachers"][name]
         assert evidence["student_nll"] > 0 and 0 <= evidence["proxy_accuracy"] <= 1
         assert evidence["proxy_gain"] == pytest.approx(evidence["proxy_accuracy"] - report["proxy"]["base"]["overall"])
-    best = max(("stepwise", "compact"), key=lambda n: (report["teachers"][n]["proxy_gain"], report["teachers"][n]["accuracy"]))
+    best = max(
+        ("stepwise", "compact"), key=lambda n: (report["teachers"][n]["proxy_gain"], report["teachers"][n]["accuracy"])
+    )
     assert report["chosen"] == [best]
     assert not list((run_dir / "teachers_proxy").glob("*/config.json")), "proxy students are deleted once scored"

@@ -8,14 +8,14 @@ import subprocess
 import sys
 import time
 
+import pytest
 import yaml
 
+from helpers import tiny_recipe_dict
 from rdistill.data.manifest import read_manifest
 from rdistill.pipeline import run_one
 
-from conftest import tiny_recipe_dict
-
-BEFORE_TRAIN = ("problems", "generate", "verify", "teachers", "curate")
+BEFORE_TRAIN = ("problems", "base", "generate", "verify", "teachers", "curate")
 
 
 def prepare(tmp_path, name):
@@ -36,6 +36,7 @@ def losses(run_dir):
     return {entry["step"]: entry["loss"] for entry in log["log_history"] if "loss" in entry}, log
 
 
+@pytest.mark.slow
 def test_killed_training_resumes_from_its_last_checkpoint(tmp_path):
     recipe, path = prepare(tmp_path, "killed")
     run_dir = tmp_path / "killed"

@@ -1,30 +1,41 @@
-"""Data parallel: two CPU processes (gloo, through accelerate launch) follow the loss curve of one process with the same global batch."""
+"""Data parallel: two CPU processes (gloo, through accelerate launch) follow the loss curve of one process.
+
+Both with the same global batch.
+"""
 
 from __future__ import annotations
 
 import json
 
-from rdistill.config import LaunchOptions, SFTOptions, TrainOptions
+import pytest
+
+from helpers import QUIET, micro_student, trace_conversations
+from rdistill import base as base_stage
+from rdistill.config import BaseOptions, LaunchOptions, SFTOptions, TrainOptions
 from rdistill.data.io import write_jsonl
 from rdistill.train import run
 
-from test_train_packing import trace_conversations
-from test_train_templates import micro_student
 
-
+@pytest.mark.slow
 def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
     base = micro_student(tmp_path / "base")
-    rows = [{"messages": m, "problem_id": str(i), "teacher": "t", "why": "test"} for i, m in enumerate(trace_conversations(24))]
+    rows = [
+        {"messages": m, "problem_id": str(i), "teacher": "t", "why": "test"}
+        for i, m in enumerate(trace_conversations(24))
+    ]
     sft = SFTOptions(epochs=1.0, packing=True, batch_tokens=1024, max_length=256, logging_steps=1, save_steps=100)
     curves = {}
     for processes in (1, 2):
         run_dir = tmp_path / f"p{processes}"
         write_jsonl(rows, run_dir / "sft.jsonl")
-        options = TrainOptions(student=str(base), sft=sft, launch=LaunchOptions(num_processes=processes))
-        run(options, run_dir, log=lambda message: None)
+        base_stage.run(BaseOptions(student=str(base)), run_dir, QUIET)
+        options = TrainOptions(sft=sft, launch=LaunchOptions(num_processes=processes))
+        run(options, run_dir, QUIET)
         log = json.loads((run_dir / "student" / "training_log.json").read_text())
-        assert log["num_processes"] == processes and log["micro_batch_size"] * log["accumulation_steps"] * processes == 4
+        assert (
+            log["num_processes"] == processes and log["micro_batch_size"] * log["accumulation_steps"] * processes == 4
+        )
         curves[processes] = [entry["loss"] for entry in log["log_history"] if "loss" in entry]
     assert len(curves[1]) == len(curves[2]) >= 2
-    for single, parallel in zip(curves[1], curves[2]):
+    for single, parallel in zip(curves[1], curves[2], strict=False):
         assert abs(single - parallel) < 1e-3 * single, (curves[1], curves[2])

@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from helpers import micro_student
 from rdistill.config import SFTOptions
 from rdistill.micro.problems import generate_problems
 from rdistill.micro.teachers import TEACHERS, write_trace
-from rdistill.train.sft import BatchPlan, batch_plan, prepare_run
-
-from test_train_templates import micro_student
+from rdistill.training.sft import BatchPlan, batch_plan, prepare_run
 
 
 def trace_conversations(count: int) -> list[list[dict[str, str]]]:
@@ -20,12 +19,19 @@ def trace_conversations(count: int) -> list[list[dict[str, str]]]:
     conversations = []
     for index, problem in enumerate(problems):
         reasoning, answer = write_trace(problem, styles[index % len(styles)], seed=index)
-        conversations.append([{"role": "user", "content": problem["prompt"]},
-                              {"role": "assistant", "content": f"<think>\n{reasoning}\n</think>\n{answer}"}])
+        conversations.append(
+            [
+                {"role": "user", "content": problem["prompt"]},
+                {"role": "assistant", "content": f"<think>\n{reasoning}\n</think>\n{answer}"},
+            ]
+        )
     return conversations
 
 
-@pytest.mark.parametrize("attention", ["sdpa", "eager", "flex_attention"])
+@pytest.mark.parametrize(
+    "attention",
+    ["sdpa", "eager", pytest.param("flex_attention", marks=pytest.mark.slow)],  # flex compiles for ~90 s
+)
 def test_packed_row_loss_is_the_token_weighted_mean_of_its_examples(tmp_path, attention):
     options = SFTOptions(packing=True, max_length=256, attn_implementation=attention)
     prepared = prepare_run(micro_student(tmp_path / "micro"), trace_conversations(24), tmp_path / "out", options)
@@ -35,7 +41,7 @@ def test_packed_row_loss_is_the_token_weighted_mean_of_its_examples(tmp_path, at
     ids, positions, labels = batch["input_ids"], batch["position_ids"], batch["labels"]
     starts = (positions[0] == 0).nonzero().flatten().tolist()
     assert len(starts) >= 3, "the row should hold several examples"
-    bounds = list(zip(starts, starts[1:] + [ids.shape[1]]))
+    bounds = list(zip(starts, starts[1:] + [ids.shape[1]], strict=False))
     with torch.no_grad():
         packed = model(input_ids=ids, position_ids=positions, labels=labels)
         alone = torch.cat([model(input_ids=ids[:, a:b]).logits for a, b in bounds], dim=1)

@@ -1,4 +1,7 @@
-"""Full and LoRA fine-tuning of the tiny micro student and a two-stage schedule, each saving a plain transformers checkpoint; recipe mistakes."""
+"""Full and LoRA fine-tuning of the tiny micro student and a two-stage schedule; recipe mistakes.
+
+Each run saves a plain transformers checkpoint.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +11,12 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from helpers import micro_student, trace_conversations
 from rdistill.config import LoRAOptions, SFTOptions, TrainOptions, TrainStageOptions
 from rdistill.data.io import write_jsonl
 from rdistill.errors import RecipeError
 from rdistill.train import run, train_schedule
-from rdistill.train.sft import check_gpu_options, fine_tune
-
-from test_train_packing import trace_conversations
-from test_train_templates import micro_student
+from rdistill.training.sft import check_gpu_options, fine_tune
 
 QUICK = {"epochs": 3.0, "batch_size": 8, "learning_rate": 3e-3, "logging_steps": 1, "save_steps": 100}
 
@@ -26,7 +27,9 @@ def mean_loss(model_dir, conversations) -> float:
     model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     total, count = 0.0, 0
     for messages in conversations:
-        encoded = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+        encoded = tokenizer.apply_chat_template(
+            messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+        )
         ids = torch.tensor([encoded["input_ids"]])
         labels = torch.where(torch.tensor([encoded["assistant_masks"]]) == 1, ids, -100)
         with torch.no_grad():
@@ -41,7 +44,9 @@ def test_full_and_lora_runs_save_plain_checkpoints_that_learned(tmp_path):
     conversations = trace_conversations(24)
     before = mean_loss(base, conversations)
     full = fine_tune(base, conversations, tmp_path / "full", SFTOptions(**QUICK))
-    lora_options = SFTOptions(**QUICK | {"learning_rate": 2e-2}, finetuning="lora", lora=LoRAOptions(rank=4, alpha=8, dropout=0.0))
+    lora_options = SFTOptions(
+        **QUICK | {"learning_rate": 2e-2}, finetuning="lora", lora=LoRAOptions(rank=4, alpha=8, dropout=0.0)
+    )
     lora = fine_tune(base, conversations, tmp_path / "lora", lora_options)
 
     assert full["trainable_parameters"] == full["parameters"]
@@ -50,8 +55,12 @@ def test_full_and_lora_runs_save_plain_checkpoints_that_learned(tmp_path):
     merged = AutoModelForCausalLM.from_pretrained(tmp_path / "lora")
     original = AutoModelForCausalLM.from_pretrained(base)
     assert not any("lora" in name for name, _ in merged.named_parameters())
-    assert not torch.equal(merged.model.layers[0].self_attn.q_proj.weight, original.model.layers[0].self_attn.q_proj.weight)
-    assert torch.equal(merged.model.embed_tokens.weight, original.model.embed_tokens.weight), "LoRA leaves the embeddings alone"
+    assert not torch.equal(
+        merged.model.layers[0].self_attn.q_proj.weight, original.model.layers[0].self_attn.q_proj.weight
+    )
+    assert torch.equal(merged.model.embed_tokens.weight, original.model.embed_tokens.weight), (
+        "LoRA leaves the embeddings alone"
+    )
     assert mean_loss(tmp_path / "full", conversations) < before - 0.5
     assert mean_loss(tmp_path / "lora", conversations) < before - 0.1
     for summary in (full, lora):
@@ -65,20 +74,30 @@ def test_second_stage_starts_from_the_first_stages_model(tmp_path):
     run_dir = tmp_path / "run"
     conversations = trace_conversations(30)
     for name, part in (("broad.jsonl", conversations[:20]), ("focus.jsonl", conversations[20:])):
-        write_jsonl([{"messages": m, "problem_id": str(i), "teacher": "t", "why": "test"} for i, m in enumerate(part)], run_dir / name)
+        write_jsonl(
+            [{"messages": m, "problem_id": str(i), "teacher": "t", "why": "test"} for i, m in enumerate(part)],
+            run_dir / name,
+        )
     schedule = [
         TrainStageOptions(name="broad", data="broad.jsonl", sft=SFTOptions(**QUICK | {"epochs": 1.0})),
         # A learning rate too small to move the weights: the student must equal the first stage's output.
-        TrainStageOptions(name="focus", data="focus.jsonl", sft=SFTOptions(**QUICK | {"epochs": 1.0, "learning_rate": 1e-12})),
+        TrainStageOptions(
+            name="focus", data="focus.jsonl", sft=SFTOptions(**QUICK | {"epochs": 1.0, "learning_rate": 1e-12})
+        ),
     ]
     summary = train_schedule(base, schedule, run_dir)
 
     first = AutoModelForCausalLM.from_pretrained(run_dir / "student" / "stages" / "broad")
     final = AutoModelForCausalLM.from_pretrained(run_dir / "student")
     untouched = AutoModelForCausalLM.from_pretrained(base)
-    for (_, a), (_, b), (_, c) in zip(final.named_parameters(), first.named_parameters(), untouched.named_parameters()):
+    for (_, a), (_, b), (_, _unchanged) in zip(
+        final.named_parameters(), first.named_parameters(), untouched.named_parameters(), strict=False
+    ):
         assert torch.allclose(a, b, atol=1e-6)
-    assert any(not torch.equal(b, c) for (_, b), (_, c) in zip(first.named_parameters(), untouched.named_parameters()))
+    assert any(
+        not torch.equal(b, c)
+        for (_, b), (_, c) in zip(first.named_parameters(), untouched.named_parameters(), strict=False)
+    )
     assert [stage["name"] for stage in summary["stages"]] == ["broad", "focus"]
     assert summary["steps"] == sum(stage["steps"] for stage in summary["stages"])
     steps = [entry["step"] for entry in summary["log_history"] if "loss" in entry]

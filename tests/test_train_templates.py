@@ -11,12 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from rdistill.config import Recipe, SFTOptions
+from helpers import micro_student
+from rdistill.config import SFTOptions
 from rdistill.errors import RecipeError
-from rdistill.micro.student import build_model, build_tokenizer
-from rdistill.train.sft import prepare_run
-
-from conftest import tiny_recipe_dict
+from rdistill.training.sft import prepare_run
 
 TRL_TEMPLATES = Path(__import__("trl").__file__).parent / "chat_templates"
 ASSISTANT = "<think>\nThree plus four is 7.\n</think>\nThe answer is \\boxed{7}."
@@ -36,7 +34,14 @@ FAMILIES = {
     },
     "llama-3.1": {
         "template": "llama3_1.jinja",
-        "special": ["<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|eom_id|>", "<|python_tag|>"],
+        "special": [
+            "<|begin_of_text|>",
+            "<|start_header_id|>",
+            "<|end_header_id|>",
+            "<|eot_id|>",
+            "<|eom_id|>",
+            "<|python_tag|>",
+        ],
         "eos": "<|eot_id|>",
         "bos": "<|begin_of_text|>",
         "trained": ASSISTANT + "<|eot_id|>",
@@ -52,22 +57,25 @@ def family_student(folder: Path, family: dict, chat_template: str) -> Path:
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=family["special"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=family["special"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
     bpe.train_from_iterator([ASSISTANT, CONVERSATION[1]["content"], "system user assistant"], trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token=family["eos"], bos_token=family["bos"], pad_token=family["special"][0])
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe, eos_token=family["eos"], bos_token=family["bos"], pad_token=family["special"][0]
+    )
     tokenizer.chat_template = chat_template
     tokenizer.save_pretrained(folder)
-    LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                                 num_attention_heads=2, num_key_value_heads=2)).save_pretrained(folder)
-    return folder
-
-
-def micro_student(folder: Path) -> Path:
-    """The tiny micro student at random initialisation (its template has its own generation markers)."""
-    config = Recipe.model_validate(tiny_recipe_dict(folder)).train.micro_student
-    tokenizer = build_tokenizer(config)
-    build_model(config, tokenizer).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+        )
+    ).save_pretrained(folder)
     return folder
 
 
@@ -76,8 +84,8 @@ def trained_text(model_path: Path, tmp_path: Path) -> tuple[str, str]:
     prepared = prepare_run(model_path, [CONVERSATION], tmp_path / "out", SFTOptions(packing=False))
     row = prepared.trainer.train_dataset[0]
     tokenizer = prepared.tokenizer
-    labelled = [token for token, label in zip(row["input_ids"], row["labels"]) if label != -100]
-    assert all(label in (-100, token) for token, label in zip(row["input_ids"], row["labels"]))
+    labelled = [token for token, label in zip(row["input_ids"], row["labels"], strict=False) if label != -100]
+    assert all(label in (-100, token) for token, label in zip(row["input_ids"], row["labels"], strict=False))
     return tokenizer.decode(labelled), tokenizer.decode(row["input_ids"])
 
 
@@ -100,7 +108,9 @@ def test_real_family_templates_are_patched_to_train_the_assistant_turn_only(tmp_
 def test_student_keeps_its_released_template(tmp_path):
     family = FAMILIES["llama-3.1"]
     original = (TRL_TEMPLATES / family["template"]).read_text()
-    prepared = prepare_run(family_student(tmp_path / "llama", family, original), [CONVERSATION], tmp_path / "out", SFTOptions())
+    prepared = prepare_run(
+        family_student(tmp_path / "llama", family, original), [CONVERSATION], tmp_path / "out", SFTOptions()
+    )
     assert prepared.chat_template == original and "generation" in prepared.tokenizer.chat_template
 
 

@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from rdistill.verify import _chunks, extract_code, grade, grade_many
-from rdistill.verify.answers import answers_equal, extract_answer, last_boxed
-from rdistill.verify.sandbox import harness_pid, run_program
+from rdistill.grading import _chunks, extract_code, grade, grade_many
+from rdistill.grading.answers import answers_equal, extract_answer, last_boxed
+from rdistill.grading.sandbox import harness_pid, run_program
 
 FUNCTION_TESTS = [{"input": None, "output": None, "entry_point": "f", "test": "assert f([3, 1, 2]) == [2, 1, 3]"}]
 CODE_PROBLEM = {"domain": "code", "tests": FUNCTION_TESTS}
@@ -102,7 +102,7 @@ def test_grade_many_runs_each_distinct_program_once_and_keeps_order():
 
 MODES = ["bubblewrap", "namespaces", "rlimits"]
 MODE_PROBE = """
-from rdistill.verify.sandbox import isolation, run_program
+from rdistill.grading.sandbox import isolation, run_program
 tests = [{"input": None, "output": None, "entry_point": "f", "test": "assert f([3, 1, 2]) == [2, 1, 3]"}]
 stdio = [{"input": "2\\n1 2\\n", "output": "3\\n", "entry_point": None, "test": None}]
 print(isolation())
@@ -115,11 +115,17 @@ print(run_program("input()\\nprint(sum(map(int, input().split())))", stdio, 5).e
 @pytest.mark.parametrize("requested", MODES)
 def test_each_isolation_mode_degrades_to_a_weaker_one_and_grades_alike(requested):
     env = {**os.environ, "RDISTILL_SANDBOX": requested}
-    lines = subprocess.run([sys.executable, "-c", MODE_PROBE], env=env, capture_output=True, text=True, timeout=120, check=True).stdout.split("\n")
-    assert MODES.index(lines[0]) >= MODES.index(requested), "a mode is never stronger than asked, only weaker where it cannot start"
+    lines = subprocess.run(
+        [sys.executable, "-c", MODE_PROBE], env=env, capture_output=True, text=True, timeout=120, check=True
+    ).stdout.split("\n")
+    assert MODES.index(lines[0]) >= MODES.index(requested), (
+        "a mode is never stronger than asked, only weaker where it cannot start"
+    )
     if requested == "bubblewrap" and shutil.which("bwrap") is None:
         assert lines[0] != "bubblewrap"
-    assert lines[1:4] == ["None", "wrong_answer", "None"], f"{lines[0]}: a right program that imports the standard library passes"
+    assert lines[1:4] == ["None", "wrong_answer", "None"], (
+        f"{lines[0]}: a right program that imports the standard library passes"
+    )
 
 
 def test_a_dead_harness_is_replaced():

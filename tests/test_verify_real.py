@@ -12,12 +12,15 @@ from pathlib import Path
 import pytest
 
 from rdistill.errors import DataError
-from rdistill.verify import grade_many
-from rdistill.verify.answers import _normalise, answers_equal, last_boxed, quick_verdict
-from rdistill.verify.livecodebench import decode_private_tests, problem_tests
+from rdistill.grading import grade_many
+from rdistill.grading.answers import _normalise, answers_equal, last_boxed, quick_verdict
+from rdistill.grading.livecodebench import decode_private_tests, problem_tests
 
 # ../shared/data beside the checkout, or beside a folder holding it (a git worktree, say).
-DATA = next((p / "shared" / "data" for p in Path(__file__).resolve().parents if (p / "shared" / "data").is_dir()), Path("shared/data"))
+DATA = next(
+    (p / "shared" / "data" for p in Path(__file__).resolve().parents if (p / "shared" / "data").is_dir()),
+    Path("shared/data"),
+)
 needs_data = pytest.mark.skipif(not DATA.exists(), reason="../shared/data is not beside the checkout")
 
 
@@ -28,7 +31,11 @@ def read_jsonl(name: str) -> list[dict]:
 @needs_data
 def test_every_math500_reference_boxed_answer_equals_its_answer_field():
     rows = read_jsonl("math500")
-    disagreements = [(r["unique_id"], last_boxed(r["solution"]), r["answer"]) for r in rows if not answers_equal(last_boxed(r["solution"]) or "", r["answer"])]
+    disagreements = [
+        (r["unique_id"], last_boxed(r["solution"]), r["answer"])
+        for r in rows
+        if not answers_equal(last_boxed(r["solution"]) or "", r["answer"])
+    ]
     assert len(rows) == 500
     assert disagreements == []
 
@@ -82,7 +89,11 @@ def test_quick_verdict_tells_math500_answers_apart_and_settles_their_respellings
     for gold in golds:
         merged.setdefault(_normalise(gold), []).append(gold)
     merged_groups = [group for group in merged.values() if len(group) > 1]
-    assert all(verify(parse(f"\\boxed{{{first}}}"), parse(f"\\boxed{{{other}}}")) for first, *rest in merged_groups for other in rest)
+    assert all(
+        verify(parse(f"\\boxed{{{first}}}"), parse(f"\\boxed{{{other}}}"))
+        for first, *rest in merged_groups
+        for other in rest
+    )
     assert len(merged) >= len(golds) - 2
     respellings = [(gold, spelling) for gold in golds for spelling in respelled(gold)]
     assert [pair for pair in respellings if quick_verdict(pair[1], gold=pair[0]) is not True] == []
@@ -91,14 +102,24 @@ def test_quick_verdict_tells_math500_answers_apart_and_settles_their_respellings
 
 def respelled(answer: str) -> list[str]:
     """Ways of writing `answer` that change nothing but its spelling."""
-    spellings = [answer.replace(r"\frac", r"\dfrac"), f"{{{answer}}}", rf"\text{{ {answer} }}", f"{answer}.", f"$ {answer} $"]
+    spellings = [
+        answer.replace(r"\frac", r"\dfrac"),
+        f"{{{answer}}}",
+        rf"\text{{ {answer} }}",
+        f"{answer}.",
+        f"$ {answer} $",
+    ]
     if answer.startswith("(") and answer.endswith(")"):
         spellings.append(rf"\left{answer[:-1]} \right)")
     return spellings
 
 
 def humaneval_problem(row: dict) -> dict:
-    return {"id": row["task_id"], "domain": "code", "tests": [{"input": None, "output": None, "entry_point": row["entry_point"], "test": row["test"]}]}
+    return {
+        "id": row["task_id"],
+        "domain": "code",
+        "tests": [{"input": None, "output": None, "entry_point": row["entry_point"], "test": row["test"]}],
+    }
 
 
 def mutants(row: dict) -> dict[str, str]:
@@ -111,7 +132,8 @@ def mutants(row: dict) -> dict[str, str]:
         "    result = _original(*args, **kwargs)\n"
         "    if isinstance(result, bool):\n        return not result\n"
         "    if isinstance(result, (int, float)):\n        return result + 1\n"
-        "    if isinstance(result, (str, list, tuple)):\n        return result[:-1] if result else result + result[:0] + type(result)('x' if isinstance(result, str) else [0])\n"
+        "    if isinstance(result, (str, list, tuple)):\n        return result[:-1] if result else result + "
+        "result[:0] + type(result)('x' if isinstance(result, str) else [0])\n"
         "    return None\n"
     )
     return {
@@ -130,13 +152,19 @@ def fenced(program: str) -> str:
 def test_humaneval_canonical_solutions_pass_and_mutants_fail():
     rows = read_jsonl("humaneval")
     assert len(rows) == 164
-    canonical = grade_many([(humaneval_problem(r), fenced(r["prompt"] + r["canonical_solution"])) for r in rows], timeout_s=10)
-    failures = [(r["task_id"], v["verify_error"]) for r, v in zip(rows, canonical) if not v["correct"]]
+    canonical = grade_many(
+        [(humaneval_problem(r), fenced(r["prompt"] + r["canonical_solution"])) for r in rows], timeout_s=10
+    )
+    failures = [(r["task_id"], v["verify_error"]) for r, v in zip(rows, canonical, strict=False) if not v["correct"]]
     assert failures == []
     sample = rows[::8]
     items = [(humaneval_problem(r), fenced(program)) for r in sample for program in mutants(r).values()]
     verdicts = grade_many(items, timeout_s=1)
-    survivors = [(item[0]["id"], kind) for item, kind, v in zip(items, [k for r in sample for k in mutants(r)], verdicts) if v["correct"]]
+    survivors = [
+        (item[0]["id"], kind)
+        for item, kind, v in zip(items, [k for r in sample for k in mutants(r)], verdicts, strict=False)
+        if v["correct"]
+    ]
     assert survivors == []
     reasons = {v["verify_error"] for v in verdicts}
     assert {"wrong_answer", "timeout", "runtime_error"} <= reasons
@@ -150,9 +178,15 @@ def lcb_row(public: list[dict], private: list[dict]) -> dict:
 
 SUM_ROW = lcb_row(
     [{"input": "3\n1 2 3\n", "output": "6\n", "testtype": "stdin"}],
-    [{"input": "2\n10 -4\n", "output": "6\n", "testtype": "stdin"}, {"input": "1\n7\n", "output": "7", "testtype": "stdin"}],
+    [
+        {"input": "2\n10 -4\n", "output": "6\n", "testtype": "stdin"},
+        {"input": "1\n7\n", "output": "7", "testtype": "stdin"},
+    ],
 )
-MEAN_ROW = lcb_row([{"input": "2\n1 2\n", "output": "1.5000000\n", "testtype": "stdin"}], [{"input": "3\n1 1 2\n", "output": "1.333333333\n", "testtype": "stdin"}])
+MEAN_ROW = lcb_row(
+    [{"input": "2\n1 2\n", "output": "1.5000000\n", "testtype": "stdin"}],
+    [{"input": "3\n1 1 2\n", "output": "1.333333333\n", "testtype": "stdin"}],
+)
 
 
 def test_livecodebench_private_tests_decode_to_stdin_stdout_pairs():

@@ -1,29 +1,39 @@
-"""The `rdistill` command line: one command per stage, `run` for a whole recipe, `demo` for the micro-world.
+"""The `rdistill` command line: one command per stage (from `pipeline.STAGES`), `run`, `sweep`, `demo`, `serve`.
 
 Every command reads the same recipe; errors a user can cause exit with code 2 and a message
-naming the file and key, with nothing written.
+naming the file and key, with nothing written. `serve`'s flags are made from `ServeOptions`, so
+the options model is the one place they are defined and documented.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import typer
+from pydantic import BaseModel, ValidationError
 from rich.markup import escape
 
-from rdistill.config import Recipe, load_recipe
+from rdistill.config import Recipe, ServeOptions, load_recipe
 from rdistill.console import make_console, quiet_libraries
-from rdistill.errors import RdistillError
+from rdistill.data.manifest import StageContext
+from rdistill.errors import RdistillError, RecipeError
+from rdistill.pipeline import STAGES, run_one, run_recipe
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Data-efficient reasoning distillation.")
 console = make_console()
 
-RecipeOption = Annotated[Optional[Path], typer.Option("--recipe", "-r", help="Recipe YAML (default: the micro-world's defaults).")]
-RunDirOption = Annotated[Optional[Path], typer.Option("--run-dir", help="Run directory (default: the recipe's, runs/NAME).")]
+RecipeOption = Annotated[
+    Path | None, typer.Option("--recipe", "-r", help="Recipe YAML (default: the micro-world's defaults).")
+]
+RunDirOption = Annotated[
+    Path | None, typer.Option("--run-dir", help="Run directory (default: the recipe's, runs/NAME).")
+]
 ForceOption = Annotated[bool, typer.Option("--force", help="Rerun even if inputs and config are unchanged.")]
 
 
@@ -37,16 +47,15 @@ def _fail(error: RdistillError) -> None:
 
 
 def _stage_command(stage: str, recipe_path: Path | None, run_dir: Path | None, force: bool) -> None:
-    from rdistill.pipeline import run_one
-
     try:
         recipe = _load(recipe_path)
         quiet_libraries()
-        entry = run_one(stage, recipe, run_dir or recipe.resolved_run_dir(), force, console)
+        directory = run_dir or recipe.resolved_run_dir()
+        entry = run_one(stage, recipe, directory, StageContext(force=force, console=console))
     except RdistillError as error:
         _fail(error)
     if stage == "evaluate":
-        _print_evaluation(run_dir or recipe.resolved_run_dir())
+        _print_evaluation(directory)
     else:
         console.print(f"{stage}: {json.dumps(entry.get('counts', {}))}")
 
@@ -60,7 +69,7 @@ def _print_evaluation(run_dir: Path) -> None:
     console.print(scores_table(summary))
 
 
-def _register(stage: str, help_text: str) -> None:
+def _register_stage(stage: str, help_text: str) -> None:
     def command(recipe: RecipeOption = None, run_dir: RunDirOption = None, force: ForceOption = False) -> None:
         _stage_command(stage, recipe, run_dir, force)
 
@@ -68,33 +77,24 @@ def _register(stage: str, help_text: str) -> None:
     app.command(name=stage, help=help_text)(command)
 
 
-for _stage, _help in (
-    ("problems", "Build the problem pool and held-out eval sets (problems.parquet)."),
-    ("generate", "Sample teacher rollouts for every training problem (rollouts/*.jsonl)."),
-    ("verify", "Grade every rollout: math answers and code tests (verified.parquet)."),
-    ("teachers", "Score the teachers and choose whose traces to keep (teachers.json)."),
-    ("curate", "Filter and select the training set (sft.jsonl, selection.parquet)."),
-    ("train", "Fine-tune the student on the curated set (student/)."),
-    ("evaluate", "Evaluate the students on the recipe's benchmarks and print the comparison (eval/)."),
-    ("report", "Write report.md and report.html from the run directory."),
-):
-    _register(_stage, _help)
+for _stage in STAGES.values():
+    _register_stage(_stage.name, _stage.help)
 
 
 def _run_and_summarise(recipe: Recipe, run_dir: Path | None, force: bool) -> None:
-    from rdistill.pipeline import run_recipe
     from rdistill.report import comparison_table
 
     started = time.perf_counter()
     try:
         quiet_libraries()
-        directory = run_recipe(recipe, run_dir, force, console)
+        directory = run_recipe(recipe, run_dir, StageContext(force=force, console=console))
     except RdistillError as error:
         _fail(error)
     summary = json.loads((directory / "eval" / "summary.json").read_text())
     console.rule("[bold]result")
     console.print(comparison_table(summary))
-    console.print(f"run directory: {directory}   report: {directory / 'report.html'}   wall time: {time.perf_counter() - started:.0f} s")
+    elapsed = time.perf_counter() - started
+    console.print(f"run directory: {directory}   report: {directory / 'report.html'}   wall time: {elapsed:.0f} s")
 
 
 @app.command()
@@ -129,7 +129,8 @@ def sweep(
         _fail(error)
     console.rule("[bold]sweep")
     console.print(summary_table(json.loads((directory / SUMMARY).read_text())))
-    console.print(f"run directory: {directory}   report: {directory / 'report.html'}   wall time: {time.perf_counter() - started:.0f} s")
+    elapsed = time.perf_counter() - started
+    console.print(f"run directory: {directory}   report: {directory / 'report.html'}   wall time: {elapsed:.0f} s")
 
 
 @app.command()
@@ -138,39 +139,87 @@ def demo(run_dir: RunDirOption = None, force: ForceOption = False) -> None:
     _run_and_summarise(Recipe(name="micro"), run_dir, force)
 
 
-@app.command()
-def serve(
-    model_dir: Annotated[Optional[Path], typer.Argument(help="Local transformers model folder (not needed with --canned-tokens).")] = None,
-    host: Annotated[Optional[str], typer.Option(help="Interface to bind (default 127.0.0.1).")] = None,
-    port: Annotated[Optional[int], typer.Option(help="Port (default 8000; 0 picks a free one).")] = None,
-    model_name: Annotated[Optional[str], typer.Option(help="Model name to answer to (default: the folder's name).")] = None,
-    api_key_env: Annotated[Optional[str], typer.Option(help="Environment variable holding the key clients must send.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Most concurrent requests generated in one batch.")] = None,
-    reasoning_field: Annotated[Optional[str], typer.Option(help="reasoning_content, reasoning or none.")] = None,
-    canned_tokens: Annotated[Optional[int], typer.Option(help="Canned mode: answer with this many tokens, no model.")] = None,
-    canned_delay: Annotated[Optional[float], typer.Option(help="Canned mode: seconds per answer.")] = None,
-    fault_rate_limit: Annotated[Optional[float], typer.Option(help="Share of requests answered 429.")] = None,
-    retry_after: Annotated[Optional[float], typer.Option(help="Seconds the 429 answers ask clients to wait.")] = None,
-    fault_server_error: Annotated[Optional[float], typer.Option(help="Share answered 500.")] = None,
-    fault_hang: Annotated[Optional[float], typer.Option(help="Share held for --hang-s before answering.")] = None,
-    hang_s: Annotated[Optional[float], typer.Option(help="Seconds a hung request is held.")] = None,
-    fault_malformed: Annotated[Optional[float], typer.Option(help="Share answered with a body that is not JSON.")] = None,
-    fault_disconnect: Annotated[Optional[float], typer.Option(help="Share whose connection is closed mid-answer.")] = None,
-    revoke_after: Annotated[Optional[int], typer.Option(help="Answer 401 after this many completions.")] = None,
-    fault_seed: Annotated[Optional[int], typer.Option(help="Seed of the fault draws.")] = None,
-    ignore_n: Annotated[Optional[bool], typer.Option("--ignore-n", help="Answer one choice whatever n asks.")] = None,
-) -> None:
-    """Serve a local model (or canned replies) as an OpenAI-compatible API, optionally injecting faults."""
-    from rdistill.serve import serve as run_server, serve_options
+# `rdistill serve`: one flag per field of ServeOptions, nested models flattened under their
+# `cli_prefix` (`faults.rate_limit` is `--fault-rate-limit`). A flag left out is None, so the
+# model's own default applies and is validated with the rest.
 
-    flags = {"host": host, "port": port, "model_name": model_name, "api_key_env": api_key_env, "batch_size": batch_size,
-             "reasoning_field": reasoning_field, "canned_tokens": canned_tokens, "canned_delay_s": canned_delay}
-    faults = {"rate_limit": fault_rate_limit, "retry_after_s": retry_after, "server_error": fault_server_error, "hang": fault_hang,
-              "hang_s": hang_s, "malformed": fault_malformed, "disconnect": fault_disconnect, "revoke_after": revoke_after, "seed": fault_seed, "ignore_n": ignore_n}
+
+def _flag_type(annotation: Any) -> Any:
+    """The type typer parses a flag as: the field's scalar type, with Literal choices left to pydantic."""
+    if get_origin(annotation) is Literal:
+        return str
+    if get_origin(annotation) in (Union, UnionType):
+        return _flag_type(next(arg for arg in get_args(annotation) if arg is not type(None)))
+    return annotation
+
+
+def model_flags(
+    model: type[BaseModel], path: tuple[str, ...] = (), prefix: str = ""
+) -> list[tuple[tuple[str, ...], inspect.Parameter]]:
+    """(field path, typer parameter) for every leaf field of `model`, nested models included."""
+    flags = []
+    for name, field in model.model_fields.items():
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            nested_prefix = (field.json_schema_extra or {}).get("cli_prefix", name)
+            flags += model_flags(field.annotation, (*path, name), f"{prefix}{nested_prefix}-")
+            continue
+        default = field.get_default(call_default_factory=True)
+        option = typer.Option(
+            f"--{prefix}{name}".replace("_", "-"), help=f"{field.description} [default: {default}]", show_default=False
+        )
+        parameter_name = "__".join((*path, name))
+        annotation = Annotated[_flag_type(field.annotation) | None, option]
+        flags.append(
+            (
+                (*path, name),
+                inspect.Parameter(parameter_name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation),
+            )
+        )
+    return flags
+
+
+def options_from_flags(model: type[BaseModel], given: dict[tuple[str, ...], Any]) -> BaseModel:
+    """The options model from the flags that were given; a bad value is a RecipeError naming the flag."""
+    tree: dict[str, Any] = {}
+    for path, value in given.items():
+        if value is not None:
+            node = tree
+            for part in path[:-1]:
+                node = node.setdefault(part, {})
+            node[path[-1]] = value
     try:
-        run_server(model_dir, serve_options(flags, faults), announce=lambda line: print(line, flush=True))
+        return model.model_validate(tree)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+        )
+        raise RecipeError(f"invalid serve options: {problems}") from exc
+
+
+SERVE_FLAGS = model_flags(ServeOptions)
+
+
+def serve(model_dir: Path | None = None, **flags: Any) -> None:
+    """Serve a local model (or canned replies) as an OpenAI-compatible API, optionally injecting faults."""
+    from rdistill.serve import serve as run_server
+
+    try:
+        options = options_from_flags(ServeOptions, {path: flags[parameter.name] for path, parameter in SERVE_FLAGS})
+        run_server(model_dir, options, announce=lambda line: print(line, flush=True))
     except RdistillError as error:
         _fail(error)
+
+
+_model_dir = inspect.Parameter(
+    "model_dir",
+    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    default=None,
+    annotation=Annotated[
+        Path | None, typer.Argument(help="Local transformers model folder (not needed with --canned-tokens).")
+    ],
+)
+serve.__signature__ = inspect.Signature([_model_dir, *(parameter for _, parameter in SERVE_FLAGS)])
+app.command()(serve)
 
 
 def main() -> None:

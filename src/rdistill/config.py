@@ -13,7 +13,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from rdistill.errors import RecipeError
-from rdistill.micro.student import MicroStudentConfig
 
 
 class Options(BaseModel):
@@ -27,9 +26,13 @@ class SamplingParams(Options):
 
     temperature: float = Field(0.6, ge=0, description="Sampling temperature; 0 decodes greedily.")
     top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling mass.")
-    max_tokens: int = Field(512, gt=0, description="Most new tokens per completion; a completion cut here has finish_reason 'length'.")
+    max_tokens: int = Field(
+        512, gt=0, description="Most new tokens per completion; a completion cut here has finish_reason 'length'."
+    )
     seed: int = Field(0, description="Base seed; each (problem, sample) derives its own from it.")
-    stop: list[str] = Field([], description="Strings that end a completion where they first appear (not included in it).")
+    stop: list[str] = Field(
+        [], description="Strings that end a completion where they first appear (not included in it)."
+    )
 
 
 class LoRAOptions(Options):
@@ -39,7 +42,11 @@ class LoRAOptions(Options):
     alpha: int = Field(32, ge=1, description="Scaling numerator: adapter updates are multiplied by alpha / rank.")
     dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the adapters' input.")
     target_modules: list[str] | Literal["all-linear"] = Field(
-        "all-linear", description="Module names to adapt (for instance [q_proj, v_proj]), or 'all-linear' for every linear layer but the output head."
+        "all-linear",
+        description=(
+            "Module names to adapt (for instance [q_proj, v_proj]), or 'all-linear' for every linear layer but "
+            "the output head."
+        ),
     )
 
 
@@ -50,59 +57,105 @@ class SFTOptions(Options):
     learning_rate: float = Field(2e-3, gt=0, description="Peak learning rate (cosine decay after warm-up).")
     warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Share of steps spent warming the learning rate up.")
     batch_size: int = Field(
-        32, ge=1, description="Global batch: examples per optimiser step over all devices and accumulation steps (with packing, about that many examples' tokens)."
+        32,
+        ge=1,
+        description=(
+            "Global batch: examples per optimiser step over all devices and accumulation steps (with packing, "
+            "about that many examples' tokens)."
+        ),
     )
     batch_tokens: int | None = Field(
-        None, ge=1, description="Global batch in tokens per optimiser step instead of `batch_size` (null: use `batch_size`)."
+        None,
+        ge=1,
+        description="Global batch in tokens per optimiser step instead of `batch_size` (null: use `batch_size`).",
     )
     micro_batch_size: int | None = Field(
         None,
         ge=1,
         description="Rows in one forward pass on one device: packed rows, or examples without packing. "
-        "Null: one packed row, or the device's whole share of the batch; the rest of the global batch is gradient accumulation.",
+        "Null: one packed row, or the device's whole share of the batch; the rest of the global batch is "
+        "gradient accumulation.",
     )
     packing: bool = Field(
         True,
         description="Pack examples into rows of `max_length` tokens (best-fit decreasing), each example with its own "
-        "position ids so that none attends to another; no compute is spent on padding. Off by default: on a CPU the "
-        "micro student trained slower packed (README); use it on GPUs with `attn_implementation: flash_attention_2`.",
+        "position ids so that none attends to another; no compute is spent on padding. On by default: the micro "
+        "student trains about 1.4x faster packed on a CPU (README); on GPUs pair it with a varlen or block-sparse "
+        "attention (`flash_attention_2`, `flex_attention`).",
     )
-    max_length: int = Field(512, ge=8, description="Longest tokenised conversation (longer ones are truncated); with packing, the length of a packed row.")
+    max_length: int = Field(
+        512,
+        ge=8,
+        description=(
+            "Longest tokenised conversation (longer ones are truncated); with packing, the length of a packed row."
+        ),
+    )
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
     save_steps: int = Field(50, ge=1, description="Steps between checkpoints, the points a killed run resumes from.")
     logging_steps: int = Field(10, ge=1, description="Steps between logged losses.")
     seed: int = Field(0, description="Seed of data order and initialisation of new weights.")
-    finetuning: Literal["full", "lora"] = Field("full", description="'full' trains every weight; 'lora' trains low-rank adapters (see `lora`) and merges them on export.")
+    finetuning: Literal["full", "lora"] = Field(
+        "full",
+        description="'full' trains every weight; 'lora' trains low-rank adapters (see `lora`), merged on export.",
+    )
     lora: LoRAOptions = Field(default_factory=LoRAOptions, description="Adapter settings when `finetuning` is 'lora'.")
     bf16: bool = Field(False, description="Train in bfloat16 mixed precision (GPUs that support it; ignored on a CPU).")
-    gradient_checkpointing: bool = Field(False, description="Recompute activations in the backward pass to save memory on long traces.")
-    liger_kernel: bool = Field(False, description="Use Liger's fused Triton kernels (RMSNorm, RoPE, SwiGLU, fused cross-entropy); GPU only, needs `liger-kernel`.")
+    gradient_checkpointing: bool = Field(
+        False, description="Recompute activations in the backward pass to save memory on long traces."
+    )
+    liger_kernel: bool = Field(
+        False,
+        description=(
+            "Use Liger's fused Triton kernels (RMSNorm, RoPE, SwiGLU, fused cross-entropy); GPU only, needs "
+            "`liger-kernel`."
+        ),
+    )
     attn_implementation: str = Field(
         "sdpa",
         description="Attention kernel: 'sdpa' (any device; packed rows get a dense block-diagonal mask), 'eager', "
-        "'flex_attention' (torch's own; packed rows get a block-sparse mask that skips attention between examples, compiled "
-        "to Triton kernels on a GPU, slow to compile on a CPU), or on a GPU 'flash_attention_2' / 'kernels-community/flash-attn2' "
-        "(variable-length kernels, the fastest with packing, where installed).",
+        "'flex_attention' (torch's own; packed rows get a block-sparse mask that skips attention between examples, "
+        "compiled to Triton kernels on a GPU, slow to compile on a CPU), or on a GPU 'flash_attention_2' / "
+        "'kernels-community/flash-attn2' (variable-length kernels, the fastest with packing, where installed).",
     )
     report_to: list[Literal["tensorboard", "wandb", "mlflow"]] = Field(
-        [], description="Trackers to send the training logs to besides student/training_log.json (their package must be installed)."
+        [],
+        description=(
+            "Trackers to send the training logs to besides student/training_log.json (their package must be installed)."
+        ),
     )
 
 
 class TrainStageOptions(Options):
     """One stage of a multi-stage schedule: its own data and optimisation, starting from the previous stage's model."""
 
-    name: str = Field("stage", pattern=r"^[A-Za-z0-9_.-]+$", description="Label of the stage; its model is kept in student/stages/NAME.")
-    data: str = Field("sft.jsonl", description="Training set in the sft.jsonl format, relative to the run directory (or absolute).")
+    name: str = Field(
+        "stage",
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Label of the stage; its model is kept in student/stages/NAME.",
+    )
+    data: str = Field(
+        "sft.jsonl", description="Training set in the sft.jsonl format, relative to the run directory (or absolute)."
+    )
     sft: SFTOptions = Field(default_factory=SFTOptions, description="Fine-tuning settings of this stage.")
 
 
 class LaunchOptions(Options):
     """How many processes train together; more than one goes through `accelerate launch`."""
 
-    num_processes: int = Field(1, ge=1, description="Training processes on this machine (one per GPU); above 1, `rdistill train` re-launches itself with `accelerate launch`.")
+    num_processes: int = Field(
+        1,
+        ge=1,
+        description=(
+            "Training processes on this machine (one per GPU); above 1, `rdistill train` re-launches itself with "
+            "`accelerate launch`."
+        ),
+    )
     accelerate_config: str | None = Field(
-        None, description="An accelerate config file (see configs/accelerate/: ddp, deepspeed_zero2, deepspeed_zero3, fsdp2); null: plain DDP (gloo on a CPU)."
+        None,
+        description=(
+            "An accelerate config file (see configs/accelerate/: ddp, deepspeed_zero2, deepspeed_zero3, fsdp2); "
+            "null: plain DDP (gloo on a CPU)."
+        ),
     )
     main_process_port: int = Field(29511, ge=1, le=65535, description="TCP port of the rendezvous between processes.")
 
@@ -112,9 +165,19 @@ class MicroWorldOptions(Options):
 
     math: int = Field(400, ge=0, description="Math word problems in the training pool.")
     code: int = Field(400, ge=0, description="List-function problems in the training pool.")
-    text: int = Field(0, ge=0, lt=80, description="Out-of-domain fact look-ups in the training pool (for domain quotas), out of the base's 80 facts.")
+    text: int = Field(
+        0,
+        ge=0,
+        lt=80,
+        description="Out-of-domain fact look-ups in the training pool (for domain quotas), out of the base's 80 facts.",
+    )
     eval_per_domain: int = Field(
-        80, ge=1, description="Held-out evaluation problems per domain (math, code, text); the text set has at most the facts the pool leaves out."
+        80,
+        ge=1,
+        description=(
+            "Held-out evaluation problems per domain (math, code, text); the text set has at most the facts the "
+            "pool leaves out."
+        ),
     )
     difficulties: list[int] = Field([1, 2, 3, 4], description="Numbers of composed operations to draw problems from.")
     seed: int = Field(0, description="Seed of the problem generators.")
@@ -130,47 +193,119 @@ class ProblemsOptions(Options):
 class RetryOptions(Options):
     """How the `openai` backend retries a failed request and when it gives up."""
 
-    max_retries: int = Field(6, ge=0, description="Retries of one request (429, 5xx, timeouts, dropped connections); then it becomes a rollout with finish_reason 'error'.")
-    run_retry_share: float = Field(1.0, ge=0, description="Retries allowed across a run, as a share of its requests (at least 100); when spent the run stops with an error, keeping what it wrote.")
-    backoff_s: float = Field(1.0, gt=0, description="First backoff delay; it doubles with every retry of a request, with random jitter.")
-    backoff_max_s: float = Field(60.0, gt=0, description="Longest backoff delay (a server's Retry-After is honoured even when longer).")
-    endpoint_cooldown_s: float = Field(30.0, ge=0, description="Seconds an endpoint that failed 3 times in a row stays out of rotation.")
-    unreachable_after_s: float = Field(120.0, gt=0, description="Stop with an error when no endpoint could be connected to for this long.")
+    max_retries: int = Field(
+        6,
+        ge=0,
+        description=(
+            "Retries of one request (429, 5xx, timeouts, dropped connections); then it becomes a rollout with "
+            "finish_reason 'error'."
+        ),
+    )
+    run_retry_share: float = Field(
+        1.0,
+        ge=0,
+        description=(
+            "Retries allowed across a run, as a share of its requests (at least 100); when spent the run stops "
+            "with an error, keeping what it wrote."
+        ),
+    )
+    backoff_s: float = Field(
+        1.0, gt=0, description="First backoff delay; it doubles with every retry of a request, with random jitter."
+    )
+    backoff_max_s: float = Field(
+        60.0, gt=0, description="Longest backoff delay (a server's Retry-After is honoured even when longer)."
+    )
+    endpoint_cooldown_s: float = Field(
+        30.0, ge=0, description="Seconds an endpoint that failed 3 times in a row stays out of rotation."
+    )
+    unreachable_after_s: float = Field(
+        120.0, gt=0, description="Stop with an error when no endpoint could be connected to for this long."
+    )
 
 
-class TeacherSpec(Options):
-    """One teacher (or student) to sample completions from, and the backend that serves it."""
+class ModelSpec(Options):
+    """A model to sample completions from, teacher or student, and the backend that serves it."""
 
-    name: str = Field(description="Label of the teacher in every output file; for 'micro', which procedural teacher.")
+    name: str = Field(
+        description="Label of the model in every output file; for backend 'micro', which procedural teacher."
+    )
     backend: Literal["micro", "hf", "openai", "vllm"] = Field(
         "micro",
         description="'micro': a procedural micro-world teacher; 'hf': a local transformers model folder (`model`); "
-        "'openai': an OpenAI-compatible server (`base_urls`); 'vllm': vLLM's offline engine (`pip install rdistill[vllm]`, a GPU).",
+        "'openai': an OpenAI-compatible server (`base_urls`); 'vllm': vLLM's offline engine (`pip install "
+        "rdistill[vllm]`, a GPU).",
     )
-    model: str | None = Field(None, description="Model the backend loads or asks for: a local folder for 'hf' and 'vllm', the served model name for 'openai' (default: `name`).")
+    model: str | None = Field(
+        None,
+        description=(
+            "Model the backend loads or asks for: a local folder for 'hf' and 'vllm', the served model name for "
+            "'openai' (default: `name`)."
+        ),
+    )
     batch_size: int = Field(64, ge=1, description="Prompts generated together by local backends.")
-    sampling: SamplingParams | None = Field(None, description="Sampling settings of this teacher (default: generate.sampling).")
-    base_urls: list[str] = Field([], description="'openai': endpoints such as http://host:8000/v1; requests are spread over them and a failing one leaves the rotation for a while.")
-    api_key_env: str | None = Field(None, description="'openai': name of the environment variable holding the API key (never written to any file); none sends no key.")
+    sampling: SamplingParams | None = Field(
+        None, description="Sampling settings of this teacher (default: generate.sampling)."
+    )
+    base_urls: list[str] = Field(
+        [],
+        description=(
+            "'openai': endpoints such as http://host:8000/v1; requests are spread over them and a failing one "
+            "leaves the rotation for a while."
+        ),
+    )
+    api_key_env: str | None = Field(
+        None,
+        description=(
+            "'openai': name of the environment variable holding the API key (never written to any file); none "
+            "sends no key."
+        ),
+    )
     concurrency: int = Field(64, ge=1, description="'openai': requests in flight at once, over all endpoints.")
-    timeout_s: float = Field(600.0, gt=0, description="'openai': seconds one attempt of a request may take before it is retried.")
-    samples_per_request: int = Field(1, ge=1, description="'openai': samples of one problem asked in one request with `n`; 1 sends one request per sample, each with its own seed (servers that ignore `n` are detected and asked again one by one).")
-    extra_body: dict[str, Any] = Field({}, description="'openai': extra JSON fields of every request, server-specific (e.g. top_k, chat_template_kwargs).")
-    engine_args: dict[str, Any] = Field({}, description="'vllm': keyword arguments of vllm.LLM (tensor_parallel_size, gpu_memory_utilization, max_model_len, ...).")
-    retry: RetryOptions = Field(default_factory=RetryOptions, description="'openai': retries, budgets and endpoint rotation.")
+    timeout_s: float = Field(
+        600.0, gt=0, description="'openai': seconds one attempt of a request may take before it is retried."
+    )
+    samples_per_request: int = Field(
+        1,
+        ge=1,
+        description=(
+            "'openai': samples of one problem asked in one request with `n`; 1 sends one request per sample, each "
+            "with its own seed (servers that ignore `n` are detected and asked again one by one)."
+        ),
+    )
+    extra_body: dict[str, Any] = Field(
+        {},
+        description="'openai': extra JSON fields of every request, server-specific (e.g. top_k, chat_template_kwargs).",
+    )
+    engine_args: dict[str, Any] = Field(
+        {},
+        description=(
+            "'vllm': keyword arguments of vllm.LLM (tensor_parallel_size, gpu_memory_utilization, max_model_len, ...)."
+        ),
+    )
+    retry: RetryOptions = Field(
+        default_factory=RetryOptions, description="'openai': retries, budgets and endpoint rotation."
+    )
 
 
 class FaultOptions(Options):
     """Faults `rdistill serve` injects into chat completions, each a share of the requests (for tests)."""
 
     rate_limit: float = Field(0.0, ge=0, le=1, description="Share answered 429 with a Retry-After header.")
-    retry_after_s: float = Field(1.0, ge=0, description="Delay the 429 answers ask for (Retry-After, and retry-after-ms below a second).")
+    retry_after_s: float = Field(
+        1.0, ge=0, description="Delay the 429 answers ask for (Retry-After, and retry-after-ms below a second)."
+    )
     server_error: float = Field(0.0, ge=0, le=1, description="Share answered 500.")
-    hang: float = Field(0.0, ge=0, le=1, description="Share held for `hang_s` before an answer (past the client's timeout).")
+    hang: float = Field(
+        0.0, ge=0, le=1, description="Share held for `hang_s` before an answer (past the client's timeout)."
+    )
     hang_s: float = Field(30.0, ge=0, description="How long a hung request is held.")
     malformed: float = Field(0.0, ge=0, le=1, description="Share answered 200 with a body that is not valid JSON.")
-    disconnect: float = Field(0.0, ge=0, le=1, description="Share whose connection is closed halfway through the answer.")
-    revoke_after: int | None = Field(None, ge=0, description="Answer 401 to everything after this many completions (a key revoked mid-run).")
+    disconnect: float = Field(
+        0.0, ge=0, le=1, description="Share whose connection is closed halfway through the answer."
+    )
+    revoke_after: int | None = Field(
+        None, ge=0, description="Answer 401 to everything after this many completions (a key revoked mid-run)."
+    )
     ignore_n: bool = Field(False, description="Answer one choice whatever `n` asks, as some servers do.")
     seed: int = Field(0, description="Seed of the fault draws.")
 
@@ -180,25 +315,36 @@ class ServeOptions(Options):
 
     host: str = Field("127.0.0.1", description="Interface to bind; 127.0.0.1 keeps the server private to this machine.")
     port: int = Field(8000, ge=0, description="Port to bind; 0 picks a free one (printed at start).")
-    model_name: str | None = Field(None, description="Model name the server answers to (default: the model folder's name, or 'canned').")
-    api_key_env: str | None = Field(None, description="Environment variable holding the key clients must send; none accepts every client.")
+    model_name: str | None = Field(
+        None, description="Model name the server answers to (default: the model folder's name, or 'canned')."
+    )
+    api_key_env: str | None = Field(
+        None, description="Environment variable holding the key clients must send; none accepts every client."
+    )
     batch_size: int = Field(32, ge=1, description="Most concurrent requests generated together in one batch.")
     reasoning_field: Literal["reasoning_content", "reasoning", "none"] = Field(
-        "reasoning_content", description="Message field that carries the text between <think> tags; 'none' leaves the tags in `content`."
+        "reasoning_content",
+        description="Message field that carries the text between <think> tags; 'none' leaves the tags in `content`.",
     )
-    canned_tokens: int | None = Field(None, ge=1, description="Canned mode (no model): answer every request with this many tokens.")
+    canned_tokens: int | None = Field(
+        None, ge=1, description="Canned mode (no model): answer every request with this many tokens."
+    )
     canned_delay_s: float = Field(0.0, ge=0, description="Canned mode: seconds each answer takes.")
-    faults: FaultOptions = Field(default_factory=FaultOptions, description="Faults to inject, for testing clients.")
+    faults: FaultOptions = Field(
+        default_factory=FaultOptions,
+        description="Faults to inject, for testing clients.",
+        json_schema_extra={"cli_prefix": "fault"},
+    )
 
 
-def _default_teachers() -> list[TeacherSpec]:
-    return [TeacherSpec(name=name) for name in ("stepwise", "compact", "checker", "varied", "rambler")]
+def _default_teachers() -> list[ModelSpec]:
+    return [ModelSpec(name=name) for name in ("stepwise", "compact", "checker", "varied", "rambler")]
 
 
 class GenerateOptions(Options):
     """Teacher rollouts: which teachers, how many samples per problem."""
 
-    teachers: list[TeacherSpec] = Field(default_factory=_default_teachers, description="Teachers to sample from.")
+    teachers: list[ModelSpec] = Field(default_factory=_default_teachers, description="Teachers to sample from.")
     samples_per_problem: int = Field(2, ge=1, description="Rollouts per (problem, teacher).")
     sampling: SamplingParams = Field(
         default_factory=lambda: SamplingParams(max_tokens=16384),
@@ -211,18 +357,37 @@ class VerifyOptions(Options):
     """How rollouts are checked."""
 
     code_timeout_s: float = Field(
-        5.0, gt=0, description="Wall-clock limit for each test of a code solution (CPU: one second more); a whole solution gets its tests' sum plus 5 s."
+        5.0,
+        gt=0,
+        description=(
+            "Wall-clock limit for each test of a code solution (CPU: one second more); a whole solution gets its "
+            "tests' sum plus 5 s."
+        ),
     )
-    workers: int = Field(2, ge=1, description="Processes grading answers and code in parallel, each with its own warm sandbox.")
+    workers: int = Field(
+        2, ge=1, description="Processes grading answers and code in parallel, each with its own warm sandbox."
+    )
 
 
 class ProxyOptions(Options):
     """DED's decisive test of a teacher: fine-tune the student briefly on its traces and measure what it gained."""
 
-    examples: int = Field(400, ge=1, description="Correct traces of each teacher in its proxy fine-tune (the same problems for every teacher).")
-    validation: int = Field(30, ge=1, description="Training-pool problems per domain held out from proxy training and answered by every proxy student.")
-    max_tokens: int = Field(200, gt=0, description="Most tokens a proxy student may write per validation answer (greedy decoding).")
-    sft: SFTOptions = Field(default_factory=lambda: SFTOptions(epochs=3.0), description="Fine-tuning settings of each proxy run.")
+    examples: int = Field(
+        400,
+        ge=1,
+        description="Correct traces of each teacher in its proxy fine-tune (the same problems for every teacher).",
+    )
+    validation: int = Field(
+        30,
+        ge=1,
+        description="Training-pool problems per domain held out from proxy training, answered by every proxy student.",
+    )
+    max_tokens: int = Field(
+        200, gt=0, description="Most tokens a proxy student may write per validation answer (greedy decoding)."
+    )
+    sft: SFTOptions = Field(
+        default_factory=lambda: SFTOptions(epochs=3.0), description="Fine-tuning settings of each proxy run."
+    )
     seed: int = Field(0, description="Seed of the choice of proxy-training and validation problems.")
 
 
@@ -231,26 +396,61 @@ class TeachersOptions(Options):
 
     choose: Literal["all", "accuracy", "perplexity", "proxy"] = Field(
         "all",
-        description=(
-            "'all': keep every teacher; 'accuracy': the most accurate; 'perplexity': the lowest student perplexity on its traces "
-            "among teachers above min_accuracy; 'proxy': the largest gain of a student briefly fine-tuned on its traces."
-        ),
+        description="'all': keep every teacher; 'accuracy': the most accurate; 'perplexity': the lowest student "
+        "perplexity on its traces among teachers above min_accuracy; 'proxy': the largest gain of a student briefly "
+        "fine-tuned on its traces.",
     )
     keep: int = Field(1, ge=1, description="Teachers kept by the ranking rules (accuracy, perplexity, proxy).")
-    min_accuracy: float = Field(0.5, ge=0, le=1, description="Teachers below this verified accuracy are never chosen by 'perplexity' or 'proxy'.")
+    min_accuracy: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Teachers below this verified accuracy are never chosen by 'perplexity' or 'proxy'.",
+    )
     teacher: str | None = Field(None, description="Force this teacher, whatever the scores say.")
-    perplexity_traces: int = Field(64, ge=0, description="Traces per teacher on which the base student's perplexity is measured (0 skips it).")
-    proxy: ProxyOptions = Field(default_factory=ProxyOptions, description="Proxy fine-tunes, run when choose is 'proxy'.")
+    perplexity_traces: int = Field(
+        64, ge=0, description="Traces per teacher on which the base student's perplexity is measured (0 skips it)."
+    )
+    proxy: ProxyOptions = Field(
+        default_factory=ProxyOptions, description="Proxy fine-tunes, run when choose is 'proxy'."
+    )
 
 
 class DecontaminateOptions(Options):
     """Removing pool problems that overlap an evaluation set (the run's eval split and extra files)."""
 
     enabled: bool = Field(True, description="Drop pool problems that match an evaluation item.")
-    ngram: int = Field(13, ge=1, description="Word n-gram length of the overlap test that follows the normalised exact match; items with fewer content words match only exactly.")
-    boilerplate_items: int = Field(3, ge=2, description="An n-gram found in this many benchmark items or more is template text (AIME's 'where m and n are relatively prime positive integers find'), not evidence of copying, and is ignored.")
-    template_share: float = Field(0.5, gt=0, le=1, description="Words found in at least this share of one benchmark's items (its template: 'write a python function', 'what is the') are left out of the n-grams.")
-    extra_files: list[Path] = Field([], description="More benchmark files (JSON Lines or Parquet) to decontaminate against, for instance MATH-500 and AIME.")
+    ngram: int = Field(
+        13,
+        ge=1,
+        description=(
+            "Word n-gram length of the overlap test that follows the normalised exact match; items with fewer "
+            "content words match only exactly."
+        ),
+    )
+    boilerplate_items: int = Field(
+        3,
+        ge=2,
+        description=(
+            "An n-gram found in this many benchmark items or more is template text (AIME's 'where m and n are "
+            "relatively prime positive integers find'), not evidence of copying, and is ignored."
+        ),
+    )
+    template_share: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description=(
+            "Words found in at least this share of one benchmark's items (its template: 'write a python "
+            "function', 'what is the') are left out of the n-grams."
+        ),
+    )
+    extra_files: list[Path] = Field(
+        [],
+        description=(
+            "More benchmark files (JSON Lines or Parquet) to decontaminate against, for instance MATH-500 and AIME."
+        ),
+    )
     text_fields: list[str] = Field(
         ["problem", "prompt", "question", "question_content"],
         description="Fields of an extra file's records holding the problem text; the first one present is used.",
@@ -261,56 +461,125 @@ class DedupOptions(Options):
     """Near-duplicate removal of pool problems with MinHash LSH."""
 
     enabled: bool = Field(True, description="Keep one representative per cluster of near-duplicate problems.")
-    threshold: float = Field(0.8, gt=0, le=1, description="Estimated Jaccard similarity of word shingles above which two problems are near-duplicates.")
+    threshold: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="Estimated Jaccard similarity of word shingles above which two problems are near-duplicates.",
+    )
     shingle: int = Field(3, ge=1, description="Words per shingle.")
-    num_perm: int = Field(64, ge=16, description="MinHash permutations; candidates are confirmed by their exact Jaccard similarity, so more only cost time.")
+    num_perm: int = Field(
+        64,
+        ge=16,
+        description=(
+            "MinHash permutations; candidates are confirmed by their exact Jaccard similarity, so more only cost time."
+        ),
+    )
 
 
 class FilterOptions(Options):
     """Per-trace quality filters, applied after correctness."""
 
-    drop_truncated: bool = Field(True, description="Drop traces whose finish_reason is not 'stop' (cut at the token limit or failed).")
-    require_think: bool = Field(True, description="Drop traces with no reasoning, or with a think tag left inside the reasoning or the answer (unbalanced tags).")
+    drop_truncated: bool = Field(
+        True, description="Drop traces whose finish_reason is not 'stop' (cut at the token limit or failed)."
+    )
+    require_think: bool = Field(
+        True,
+        description=(
+            "Drop traces with no reasoning, or with a think tag left inside the reasoning or the answer "
+            "(unbalanced tags)."
+        ),
+    )
     require_answer: bool = Field(True, description="Drop traces from which verification extracted no answer or code.")
-    min_tokens: int = Field(0, ge=0, description="Fewest tokens of the assistant turn, counted with the student's tokenizer (0: no lower bound).")
-    max_tokens: int | None = Field(None, ge=1, description="Most tokens of the assistant turn in the student's tokenizer (null: no upper bound).")
-    tokenizer: str = Field("micro", description="Tokenizer for the token bounds: 'micro' (the default micro student's) or a local tokenizer folder; loaded only when a bound is set.")
-    max_repetition: float = Field(0.5, ge=0, le=1, description="Highest share of repeated word 4-grams in a trace; above it the trace is a loop, dropped (1: no filter).")
+    min_tokens: int = Field(
+        0,
+        ge=0,
+        description="Fewest tokens of the assistant turn, counted with the student's tokenizer (0: no lower bound).",
+    )
+    max_tokens: int | None = Field(
+        None, ge=1, description="Most tokens of the assistant turn in the student's tokenizer (null: no upper bound)."
+    )
+    tokenizer: str = Field(
+        "micro",
+        description=(
+            "Tokenizer for the token bounds: 'micro' (the default micro student's) or a local tokenizer folder; "
+            "loaded only when a bound is set."
+        ),
+    )
+    max_repetition: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description=(
+            "Highest share of repeated word 4-grams in a trace; above it the trace is a loop, dropped (1: no filter)."
+        ),
+    )
 
 
 class DifficultyOptions(Options):
     """How each problem's difficulty level is found."""
 
-    source: Literal["pass_rate", "label"] = Field("pass_rate", description="'pass_rate': the share of the teachers' verified samples that are correct; 'label': the problem's own difficulty (MATH level, LiveCodeBench easy/medium/hard, micro-world steps).")
+    source: Literal["pass_rate", "label"] = Field(
+        "pass_rate",
+        description=(
+            "'pass_rate': the share of the teachers' verified samples that are correct; 'label': the problem's "
+            "own difficulty (MATH level, LiveCodeBench easy/medium/hard, micro-world steps)."
+        ),
+    )
     levels: int = Field(3, ge=1, description="Number of levels the difficulty is binned into; level 0 is the easiest.")
 
 
 class TrajectoryOptions(Options):
     """How many traces of one problem may enter the training set, chosen for diversity."""
 
-    per_problem: int | None = Field(None, ge=1, description="Most traces per problem (null: no limit); the most different traces are kept first.")
-    per_level: list[int] = Field([], description="Most traces per problem for each difficulty level, easiest first (overrides per_problem; one entry per level).")
+    per_problem: int | None = Field(
+        None, ge=1, description="Most traces per problem (null: no limit); the most different traces are kept first."
+    )
+    per_level: list[int] = Field(
+        [],
+        description=(
+            "Most traces per problem for each difficulty level, easiest first (overrides per_problem; one entry "
+            "per level)."
+        ),
+    )
 
 
 class DiversityOptions(Options):
     """Embeddings of problems for the diversity strategies."""
 
-    embedding_model: Path | None = Field(None, description="Local transformers model folder whose mean-pooled hidden states embed problems; null uses TF-IDF vectors.")
+    embedding_model: Path | None = Field(
+        None,
+        description=(
+            "Local transformers model folder whose mean-pooled hidden states embed problems; null uses TF-IDF vectors."
+        ),
+    )
     batch_size: int = Field(32, ge=1, description="Problems embedded together by the embedding model.")
 
 
 class CurateOptions(Options):
     """Decontamination, dedup, filters, difficulty, per-problem trajectories and selection to a budget."""
 
-    correctness: Literal["correct", "all", "incorrect"] = Field("correct", description="Which traces to keep by verdict.")
+    correctness: Literal["correct", "all", "incorrect"] = Field(
+        "correct", description="Which traces to keep by verdict."
+    )
     budget: int = Field(2000, ge=1, description="Training examples to select (fewer if fewer pass the filters).")
     strategy: Literal["random", "easy_first", "hard_first", "stratified", "diversity", "s1"] = Field(
         "random",
-        description="Order in which problems enter the budget: random; easiest or hardest first; equal shares per difficulty level; k-center diversity; s1 (quality, then difficulty, then diversity across topics).",
+        description=(
+            "Order in which problems enter the budget: random; easiest or hardest first; equal shares per "
+            "difficulty level; k-center diversity; s1 (quality, then difficulty, then diversity across topics)."
+        ),
     )
-    quotas: dict[str, float] = Field({}, description="Share of the budget per domain (for instance math 0.45, code 0.45, text 0.1), DED-style; empty: no quotas.")
+    quotas: dict[str, float] = Field(
+        {},
+        description=(
+            "Share of the budget per domain (for instance math 0.45, code 0.45, text 0.1), DED-style; empty: no quotas."
+        ),
+    )
     seed: int = Field(0, description="Seed of every random choice of the stage.")
-    decontaminate: DecontaminateOptions = Field(default_factory=DecontaminateOptions, description="Decontamination against evaluation sets.")
+    decontaminate: DecontaminateOptions = Field(
+        default_factory=DecontaminateOptions, description="Decontamination against evaluation sets."
+    )
     dedup: DedupOptions = Field(default_factory=DedupOptions, description="Near-duplicate removal.")
     filters: FilterOptions = Field(default_factory=FilterOptions, description="Per-trace filters.")
     difficulty: DifficultyOptions = Field(default_factory=DifficultyOptions, description="Difficulty levels.")
@@ -323,20 +592,67 @@ class CurateOptions(Options):
         if self.quotas and (min(self.quotas.values()) < 0 or abs(total - 1) > 1e-6):
             raise ValueError(f"quotas must be non-negative shares summing to 1 (they sum to {total:g})")
         if self.trajectories.per_level and len(self.trajectories.per_level) != self.difficulty.levels:
-            raise ValueError(f"trajectories.per_level needs one entry per difficulty level ({self.difficulty.levels}), got {len(self.trajectories.per_level)}")
+            raise ValueError(
+                f"trajectories.per_level needs one entry per difficulty level ({self.difficulty.levels}), got "
+                f"{len(self.trajectories.per_level)}"
+            )
         return self
 
 
-class TrainOptions(Options):
-    """The student and how it is fine-tuned."""
+class MicroStudentConfig(Options):
+    """Architecture and base training of the micro student (a Llama of about two million parameters)."""
 
-    student: str = Field("micro", description="'micro' for the micro-world's base student, or a local model folder.")
-    micro_student: MicroStudentConfig = Field(default_factory=MicroStudentConfig, description="Size and base training of the micro student.")
-    sft: SFTOptions = Field(default_factory=SFTOptions, description="Fine-tuning settings (a single stage on sft.jsonl).")
+    vocab_size: int = Field(1024, ge=64, le=65536, description="BPE vocabulary size, special tokens included.")
+    hidden_size: int = Field(192, ge=8, le=4096, description="Width of the residual stream (a multiple of num_heads).")
+    intermediate_size: int = Field(512, ge=8, le=16384, description="Width of the MLP.")
+    num_layers: int = Field(4, ge=1, le=64, description="Transformer blocks.")
+    num_heads: int = Field(6, ge=1, le=64, description="Attention heads.")
+    max_positions: int = Field(512, ge=64, le=8192, description="Longest sequence the model accepts.")
+    base_math: int = Field(
+        2000, ge=0, le=1_000_000, description="Math word problems answered directly in the base corpus."
+    )
+    base_code: int = Field(2000, ge=0, le=1_000_000, description="List functions answered directly in the base corpus.")
+    base_arithmetic: int = Field(
+        1500, ge=0, le=1_000_000, description="Pages of six sums or products (arithmetic knowledge) in the base corpus."
+    )
+    fact_repeats: int = Field(8, ge=0, le=1000, description="Times each out-of-domain fact occurs in the base corpus.")
+    base_epochs: float = Field(2.0, gt=0, le=100, description="Passes over the base corpus.")
+    base_learning_rate: float = Field(3e-3, gt=0, le=1, description="Peak learning rate of base training.")
+    base_batch_size: int = Field(64, ge=1, le=4096, description="Examples per base training step.")
+    seed: int = Field(0, ge=0, description="Seed of the base corpus, initialisation and training.")
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> MicroStudentConfig:
+        if self.hidden_size % self.num_heads:
+            raise ValueError(f"hidden_size ({self.hidden_size}) must be a multiple of num_heads ({self.num_heads})")
+        return self
+
+
+class BaseOptions(Options):
+    """The student that distillation starts from: the micro-world's base, or a local model folder."""
+
+    student: str = Field(
+        "micro",
+        description=(
+            "'micro' builds (once, then cached) the micro-world's non-reasoning base student; otherwise a local "
+            "transformers model folder."
+        ),
+    )
+    micro: MicroStudentConfig = Field(
+        default_factory=MicroStudentConfig, description="Size and base training of the micro student (student 'micro')."
+    )
+
+
+class TrainOptions(Options):
+    """How the base student is fine-tuned into the distilled student."""
+
+    sft: SFTOptions = Field(
+        default_factory=SFTOptions, description="Fine-tuning settings (a single stage on sft.jsonl)."
+    )
     stages: list[TrainStageOptions] = Field(
         [],
-        description="Several stages in order, each `{name, data, sft}` and starting from the previous one's model, instead of `sft` "
-        "(for instance a broad then a focused data set).",
+        description="Several stages in order, each `{name, data, sft}` and starting from the previous one's model, "
+        "instead of `sft` (for instance a broad then a focused data set).",
     )
     launch: LaunchOptions = Field(default_factory=LaunchOptions, description="Processes to train with (data parallel).")
 
@@ -356,15 +672,42 @@ class BenchmarkSpec(Options):
     `evaluate.sampling` and `evaluate.samples_per_problem` for the micro-world's.
     """
 
-    name: str = Field(description="Label in every output (eval/NAME.parquet); for format 'micro', the domain of problems.parquet's eval split.")
-    format: BenchmarkFormat = Field("micro", description="Record format and prompt template: micro, math500, aime, humaneval, mbpp, livecodebench (stdin/stdout or functional tests) or mcq (MMLU-style letters).")
-    path: str | None = Field(None, description="Local JSON Lines file (or a folder holding test.jsonl) in the format's fields; unset for 'micro' or with `hub`.")
-    hub: str | None = Field(None, description="Datasets hub name to load when `path` is unset (needs network), e.g. HuggingFaceH4/MATH-500.")
-    hub_config: str | None = Field(None, description="Configuration (subset) of the hub dataset, e.g. 'sanitized' for mbpp.")
+    name: str = Field(
+        description=(
+            "Label in every output (eval/NAME.parquet); for format 'micro', the domain of problems.parquet's eval "
+            "split."
+        )
+    )
+    format: BenchmarkFormat = Field(
+        "micro",
+        description=(
+            "Record format and prompt template: micro, math500, aime, humaneval, mbpp, livecodebench "
+            "(stdin/stdout or functional tests) or mcq (MMLU-style letters)."
+        ),
+    )
+    path: str | None = Field(
+        None,
+        description=(
+            "Local JSON Lines file (or a folder holding test.jsonl) in the format's fields; unset for 'micro' or "
+            "with `hub`."
+        ),
+    )
+    hub: str | None = Field(
+        None, description="Datasets hub name to load when `path` is unset (needs network), e.g. HuggingFaceH4/MATH-500."
+    )
+    hub_config: str | None = Field(
+        None, description="Configuration (subset) of the hub dataset, e.g. 'sanitized' for mbpp."
+    )
     hub_split: str = Field("test", description="Split of the hub dataset.")
-    group: Literal["in_domain", "out_of_domain"] = Field("in_domain", description="Whether the benchmark measures the distilled skill or what distillation may cost.")
-    limit: int | None = Field(None, ge=1, description="Evaluate only the first LIMIT problems (a quick slice); unset: all.")
-    samples: int | None = Field(None, ge=1, description="Samples per problem (k of avg@k and pass@k); unset: the format's default.")
+    group: Literal["in_domain", "out_of_domain"] = Field(
+        "in_domain", description="Whether the benchmark measures the distilled skill or what distillation may cost."
+    )
+    limit: int | None = Field(
+        None, ge=1, description="Evaluate only the first LIMIT problems (a quick slice); unset: all."
+    )
+    samples: int | None = Field(
+        None, ge=1, description="Samples per problem (k of avg@k and pass@k); unset: the format's default."
+    )
     max_tokens: int | None = Field(None, gt=0, description="Most new tokens per answer; unset: the format's default.")
     temperature: float | None = Field(None, ge=0, description="Sampling temperature; unset: the format's default.")
     top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling mass; unset: the format's default.")
@@ -383,16 +726,29 @@ class EvaluateOptions(Options):
 
     sampling: SamplingParams = Field(
         default_factory=lambda: SamplingParams(temperature=0.0, max_tokens=200),
-        description="Decoding of the micro-world benchmarks (format 'micro'); its seed seeds every benchmark's samples.",
+        description="Decoding of the micro-world benchmarks (format 'micro'); its seed seeds every benchmark.",
     )
-    samples_per_problem: int = Field(1, ge=1, description="Samples per problem on the micro-world benchmarks (k of avg@k).")
+    samples_per_problem: int = Field(
+        1, ge=1, description="Samples per problem on the micro-world benchmarks (k of avg@k)."
+    )
     batch_size: int = Field(64, ge=1, description="Prompts generated together by the base and the distilled student.")
-    benchmarks: list[BenchmarkSpec] = Field(default_factory=_micro_benchmarks, description="Benchmarks to evaluate on, in-domain and out-of-domain.")
-    base: bool = Field(True, description="Evaluate the base student the run started from (deltas are taken against it).")
+    benchmarks: list[BenchmarkSpec] = Field(
+        default_factory=_micro_benchmarks, description="Benchmarks to evaluate on, in-domain and out-of-domain."
+    )
+    base: bool = Field(
+        True, description="Evaluate the base student the run started from (deltas are taken against it)."
+    )
     distilled: bool = Field(True, description="Evaluate the run's distilled student (student/).")
-    students: list[TeacherSpec] = Field(default_factory=list, description="Other students to compare: any backend spec (e.g. backend 'hf' with a local checkpoint folder as model).")
+    students: list[ModelSpec] = Field(
+        default_factory=list,
+        description=(
+            "Other students to compare: any backend spec (e.g. backend 'hf' with a local checkpoint folder as model)."
+        ),
+    )
     grading: VerifyOptions = Field(default_factory=VerifyOptions, description="Code time limit and grading processes.")
-    bootstrap_samples: int = Field(1000, ge=100, description="Bootstrap resamples of the problems for every confidence interval.")
+    bootstrap_samples: int = Field(
+        1000, ge=100, description="Bootstrap resamples of the problems for every confidence interval."
+    )
     confidence: float = Field(0.95, gt=0, lt=1, description="Coverage of the confidence intervals.")
     bootstrap_seed: int = Field(0, description="Seed of the bootstrap resampling.")
 
@@ -406,8 +762,19 @@ class ReportOptions(Options):
 class SweepOptions(Options):
     """A grid of curate + train + evaluate cells, each in its own sub-run directory (empty: no sweep)."""
 
-    variants: dict[str, dict[str, Any]] = Field({}, description="Named sets of overrides, each a mapping of dotted recipe keys (curate.*, train.*, evaluate.*) to values.")
-    grid: dict[str, list[Any]] = Field({}, description="Dotted recipe keys mapped to the values to try; every combination is a cell (crossed with variants and seeds).")
+    variants: dict[str, dict[str, Any]] = Field(
+        {},
+        description=(
+            "Named sets of overrides, each a mapping of dotted recipe keys (curate.*, train.*, evaluate.*) to values."
+        ),
+    )
+    grid: dict[str, list[Any]] = Field(
+        {},
+        description=(
+            "Dotted recipe keys mapped to the values to try; every combination is a cell (crossed with variants "
+            "and seeds)."
+        ),
+    )
     seeds: list[int] = Field([], description="Seeds of each cell; a seed sets both curate.seed and train.sft.seed.")
 
 
@@ -415,8 +782,11 @@ class Recipe(Options):
     """A whole distillation run: one section per stage."""
 
     name: str = Field("run", description="Name of the run; the default run directory is runs/NAME.")
-    run_dir: Path | None = Field(None, description="Run directory (default runs/NAME, relative to the working directory).")
+    run_dir: Path | None = Field(
+        None, description="Run directory (default runs/NAME, relative to the working directory)."
+    )
     problems: ProblemsOptions = Field(default_factory=ProblemsOptions)
+    base: BaseOptions = Field(default_factory=BaseOptions)
     generate: GenerateOptions = Field(default_factory=GenerateOptions)
     verify: VerifyOptions = Field(default_factory=VerifyOptions)
     teachers: TeachersOptions = Field(default_factory=TeachersOptions)

@@ -20,4 +20,7 @@ class StageInputError(RdistillError):
 
 
 class BackendError(RdistillError):
-    """A model server refused the run (bad key, unknown model) or could not be reached: names the endpoint, the model and the recipe key."""
+    """A model server refused the run (bad key, unknown model) or could not be reached.
+
+    The message names the endpoint, the model and the recipe key.
+    """

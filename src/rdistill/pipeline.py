@@ -1,17 +1,111 @@
-"""Run a whole recipe: every stage in order, each skipped when its inputs and config are unchanged."""
+"""The pipeline: one table of stages, and a recipe run through them in order.
+
+`STAGES` is the only table of stages (name -> module, recipe section, what it writes and does):
+`run_one`, the CLI's stage commands and the README's table of commands are all made from it.
+Every stage module exposes `run(options, run_dir, ctx)`, where `options` is the stage's section
+of the recipe and `ctx` a `StageContext`.
+"""
 
 from __future__ import annotations
 
+import importlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from rdistill import curate, evaluate, generate, problems, report, teachers, train, verify
 from rdistill.config import Recipe
 from rdistill.data import atomic_path
+from rdistill.data.manifest import DEFAULT_CONTEXT, StageContext
 
-STAGES = ("problems", "generate", "verify", "teachers", "curate", "train", "evaluate", "report")
+
+@dataclass(frozen=True)
+class Stage:
+    """One pipeline stage: its module (`rdistill.NAME`), its recipe section, what it writes and does."""
+
+    name: str
+    writes: str
+    help: str
+
+    @property
+    def module(self) -> str:
+        """The module whose `run(options, run_dir, ctx)` runs the stage."""
+        return f"rdistill.{self.name}"
+
+    @property
+    def section(self) -> str:
+        """The recipe section holding the stage's options."""
+        return self.name
+
+
+STAGES: dict[str, Stage] = {
+    stage.name: stage
+    for stage in (
+        Stage(
+            "problems",
+            "`problems.parquet`",
+            "Build the problem pool (split train) and the held-out eval sets (split eval).",
+        ),
+        Stage(
+            "base", "`base.json`", "Resolve the base student, or build and cache the micro-world's non-reasoning base."
+        ),
+        Stage(
+            "generate",
+            "`rollouts/TEACHER.jsonl`",
+            "Sample teacher rollouts for every training problem, appended, each key once.",
+        ),
+        Stage(
+            "verify",
+            "`verified.parquet`",
+            "Grade every rollout: math answers with Math-Verify, code tests in the sandbox.",
+        ),
+        Stage(
+            "teachers",
+            "`teachers.json`",
+            "Score the teachers (accuracy, length, diversity, student perplexity, proxy gain) and choose.",
+        ),
+        Stage(
+            "curate",
+            "`sft.jsonl`, `selection.parquet`, `curation.json`",
+            "Decontaminate, deduplicate, filter and select the training set, a reason for every rollout.",
+        ),
+        Stage(
+            "train",
+            "`student/`",
+            "Fine-tune the base student on the curated set (TRL, loss on the assistant turn only).",
+        ),
+        Stage(
+            "evaluate",
+            "`eval/BENCH.parquet`, `eval/summary.json`",
+            "Evaluate the students on the recipe's benchmarks and print the comparison.",
+        ),
+        Stage(
+            "report",
+            "`report.md`, `report.html`",
+            "Write one self-contained page of tables and plots from the run directory.",
+        ),
+    )
+}
+# Commands beside the stages, for the README's table.
+ENTRY_POINTS = (
+    (
+        "run RECIPE.yaml",
+        "all of the above",
+        "Every stage in order, skipping those whose inputs and config are unchanged.",
+    ),
+    ("demo", "`runs/micro/`", "`run` with the micro-world's defaults."),
+    (
+        "sweep RECIPE.yaml",
+        "`sweep/CELL/`, `sweep/summary.json`",
+        "A grid of curate + train + evaluate cells on the parent's rollouts (see [Sweeps](#sweeps)).",
+    ),
+    (
+        "serve MODEL_DIR",
+        "nothing",
+        "An OpenAI-compatible server over a local model (or canned replies, or injected faults).",
+    ),
+)
 
 
 def save_resolved_recipe(recipe: Recipe, run_dir: Path) -> None:
@@ -20,41 +114,34 @@ def save_resolved_recipe(recipe: Recipe, run_dir: Path) -> None:
         tmp.write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
 
 
-def run_one(stage: str, recipe: Recipe, run_dir: Path, force: bool = False, console=None, base_answers_from: Path | None = None) -> dict[str, Any]:
-    """Run one stage of `recipe` in `run_dir`; the CLI's stage commands call this too.
-
-    `base_answers_from`: a run whose base student was evaluated the same way (a sweep's earlier
-    cell); `evaluate` links its graded base answers instead of answering again.
-    """
-    log = console.print if console is not None else print
-    if stage == "problems":
-        return problems.run(recipe.problems, run_dir, force, log)
-    if stage == "generate":
-        return generate.run(recipe.generate, run_dir, force, log, console)
-    if stage == "verify":
-        return verify.run(recipe.verify, run_dir, force, log, console)
-    if stage == "teachers":
-        student = train.resolve_base(recipe.train, console) if recipe.teachers.perplexity_traces or recipe.teachers.choose == "proxy" else None
-        return teachers.run(recipe.teachers, run_dir, student, force, log, console)
-    if stage == "curate":
-        return curate.run(recipe.curate, run_dir, force, log)
-    if stage == "train":
-        return train.run(recipe.train, run_dir, force, log, console)
-    if stage == "evaluate":
-        base = train.resolve_base(recipe.train, console)
-        return evaluate.run(recipe.evaluate, run_dir, base, force, log, console, base_answers_from)
-    if stage == "report":
-        return report.run(recipe.report, run_dir, force, log)
-    raise ValueError(f"unknown stage {stage!r}")
+def run_one(name: str, recipe: Recipe, run_dir: Path, ctx: StageContext = DEFAULT_CONTEXT) -> dict[str, Any]:
+    """Run one stage of `recipe` in `run_dir`; the CLI's stage commands call this too. Returns its manifest entry."""
+    stage = STAGES.get(name)
+    if stage is None:
+        raise ValueError(f"unknown stage {name!r}")
+    module = importlib.import_module(stage.module)
+    return module.run(getattr(recipe, stage.section), Path(run_dir), ctx)
 
 
-def run_recipe(recipe: Recipe, run_dir: Path | None = None, force: bool = False, console=None) -> Path:
+def run_recipe(recipe: Recipe, run_dir: Path | None = None, ctx: StageContext = DEFAULT_CONTEXT) -> Path:
     """Run every stage of `recipe`; returns the run directory."""
     run_dir = Path(run_dir or recipe.resolved_run_dir())
     run_dir.mkdir(parents=True, exist_ok=True)
     save_resolved_recipe(recipe, run_dir)
-    for stage in STAGES:
-        if console is not None:
-            console.rule(f"[bold]{stage}")
-        run_one(stage, recipe, run_dir, force, console)
+    for name in STAGES:
+        if ctx.console is not None:
+            ctx.console.rule(f"[bold]{name}")
+        run_one(name, recipe, run_dir, ctx)
     return run_dir
+
+
+def commands_markdown() -> str:
+    """The README's table of commands, one row per stage and one per entry point."""
+    rows = ["| command | writes | what it does |", "|---|---|---|"]
+    rows += [f"| `rdistill {stage.name}` | {stage.writes} | {stage.help} |" for stage in STAGES.values()]
+    rows += [f"| `rdistill {name}` | {writes} | {what} |" for name, writes, what in ENTRY_POINTS]
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(commands_markdown(), end="")

@@ -7,7 +7,7 @@ from typing import Any
 
 from rdistill.config import MicroWorldOptions, ProblemsOptions
 from rdistill.data import write_parquet
-from rdistill.data.manifest import run_stage
+from rdistill.data.manifest import DEFAULT_CONTEXT, StageContext, run_stage
 from rdistill.errors import RecipeError
 from rdistill.micro.problems import FACT_COUNT, generate_problems
 
@@ -29,15 +29,21 @@ def micro_pool(options: ProblemsOptions) -> list[dict[str, Any]]:
         try:
             train = generate_problems(domain, getattr(world, domain), world.difficulties, seed=world.seed)
             held_out = generate_problems(
-                domain, eval_size(domain, world), world.difficulties, seed=world.seed + 7919, exclude={p["prompt"] for p in train}
+                domain,
+                eval_size(domain, world),
+                world.difficulties,
+                seed=world.seed + 7919,
+                exclude={p["prompt"] for p in train},
             )
         except ValueError as error:
-            raise RecipeError(f"problems.micro.{domain}: {error}; ask for fewer problems or more difficulties") from error
+            raise RecipeError(
+                f"problems.micro.{domain}: {error}; ask for fewer problems or more difficulties"
+            ) from error
         pool += train + [{**problem, "split": "eval"} for problem in held_out]
     return pool
 
 
-def run(options: ProblemsOptions, run_dir: Path, force: bool = False, log=print) -> dict[str, Any]:
+def run(options: ProblemsOptions, run_dir: Path, ctx: StageContext = DEFAULT_CONTEXT) -> dict[str, Any]:
     """Write `problems.parquet` for the recipe's problem source."""
 
     def work() -> dict[str, Any]:
@@ -49,4 +55,4 @@ def run(options: ProblemsOptions, run_dir: Path, force: bool = False, log=print)
             counts[key] = counts.get(key, 0) + 1
         return counts
 
-    return run_stage(run_dir, "problems", options, inputs=[], outputs=[OUTPUT], work=work, force=force, log=log)
+    return run_stage(run_dir, "problems", options, [], [OUTPUT], work, ctx)

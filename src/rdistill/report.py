@@ -13,7 +13,6 @@ import html
 import io
 import json
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,12 +22,19 @@ from rich.text import Text
 
 from rdistill.config import ReportOptions
 from rdistill.data import atomic_path, read_jsonl, read_parquet, require_columns
-from rdistill.data.manifest import read_manifest, run_stage
+from rdistill.data.manifest import DEFAULT_CONTEXT, StageContext, read_manifest, run_stage
 from rdistill.errors import DataError
 
 SUMMARY = "eval/summary.json"
 OUTPUTS = ["report.md", "report.html"]
-OPTIONAL_INPUTS = ["teachers.json", "selection.parquet", "sft.jsonl", "curation.json", "student/training_log.json", "sweep/summary.json"]
+OPTIONAL_INPUTS = [
+    "teachers.json",
+    "selection.parquet",
+    "sft.jsonl",
+    "curation.json",
+    "student/training_log.json",
+    "sweep/summary.json",
+]
 MISSING = "–"
 CSS = """
 body { font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
@@ -107,11 +113,16 @@ def _benchmarks(summary: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _lines(summary: dict[str, Any]) -> list[tuple[str, str, str, dict[str, dict[str, Any]]]]:
-    """(label, group, k, scores per student) of each benchmark, then of each group's mean over its benchmarks ("mean")."""
+    """(label, group, k, scores per student) of each benchmark, then of each group's mean ("mean")."""
     students = list(summary["students"])
     settings = summary.get("benchmarks", {})
     lines = [
-        (name, group, _fmt(settings.get(name, {}).get("k")), {s: summary["students"][s].get(name, {}) for s in students})
+        (
+            name,
+            group,
+            _fmt(settings.get(name, {}).get("k")),
+            {s: summary["students"][s].get(name, {}) for s in students},
+        )
         for name, group in _benchmarks(summary)
     ]
     for key, group in (("in_domain", "in-domain"), ("out_of_domain", "out-of-domain")):
@@ -124,10 +135,21 @@ def _comparison(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Headers and formatted rows of the headline table, shared by the terminal, Markdown and HTML."""
     students = list(summary["students"])
     others = students[1:]
-    headers = ["benchmark", "group", "k", *(f"{name} avg@k" for name in students), *(f"Δ {name} (pp)" for name in others)]
+    headers = [
+        "benchmark",
+        "group",
+        "k",
+        *(f"{name} avg@k" for name in students),
+        *(f"Δ {name} (pp)" for name in others),
+    ]
     rows = []
     for label, group, k, scores in _lines(summary):
-        row = [label, group, k, *(_pct_ci(scores[name].get("accuracy"), scores[name].get("accuracy_ci")) for name in students)]
+        row = [
+            label,
+            group,
+            k,
+            *(_pct_ci(scores[name].get("accuracy"), scores[name].get("accuracy_ci")) for name in students),
+        ]
         rows.append(row + [_points_ci(scores[name].get("delta")) for name in others])
     return headers, rows
 
@@ -149,14 +171,16 @@ def comparison_table(summary: dict[str, Any]) -> Table:
     table = Table(title=_comparison_title(summary))
     for header in headers:
         table.add_column(header, justify="left" if header in ("benchmark", "group") else "right")
-    for (_, _, _, scores), row in zip(_lines(summary), rows):
+    for (_, _, _, scores), row in zip(_lines(summary), rows, strict=False):
         cells = [Text(cell) for cell in row]
         for offset, name in enumerate(students[1:]):
             delta = scores[name].get("delta") or {}
             value, ci = delta.get("accuracy"), delta.get("accuracy_ci")
             if value:
                 significant = ci is not None and (ci[0] > 0 or ci[1] < 0)
-                cells[first_delta + offset].stylize(("bold " if significant else "") + ("green" if value > 0 else "red"))
+                cells[first_delta + offset].stylize(
+                    ("bold " if significant else "") + ("green" if value > 0 else "red")
+                )
         table.add_row(*cells)
     return table
 
@@ -170,7 +194,10 @@ def _scores(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             scores = benchmarks.get(name, {})
             rows.append(
                 [student, name, _fmt(scores.get("k"))]
-                + [_pct_ci(scores.get(key), scores.get(f"{key}_ci")) for key in ("accuracy", "pass_at_k", "maj_at_k", "completion_rate", "think_rate")]
+                + [
+                    _pct_ci(scores.get(key), scores.get(f"{key}_ci"))
+                    for key in ("accuracy", "pass_at_k", "maj_at_k", "completion_rate", "think_rate")
+                ]
                 + [_number_ci(scores.get("mean_tokens"), scores.get("mean_tokens_ci"))]
             )
     return headers, rows
@@ -197,10 +224,18 @@ def _accuracy_plot(summary: dict[str, Any]) -> bytes:
         scores = [summary["students"][student].get(name, {}) for name in benchmarks]
         heights = [100 * (score.get("accuracy") or 0.0) for score in scores]
         errors = [
-            [100 * (score["accuracy"] - score["accuracy_ci"][0]) if "accuracy_ci" in score else 0.0 for score in scores],
-            [100 * (score["accuracy_ci"][1] - score["accuracy"]) if "accuracy_ci" in score else 0.0 for score in scores],
+            [
+                100 * (score["accuracy"] - score["accuracy_ci"][0]) if "accuracy_ci" in score else 0.0
+                for score in scores
+            ],
+            [
+                100 * (score["accuracy_ci"][1] - score["accuracy"]) if "accuracy_ci" in score else 0.0
+                for score in scores
+            ],
         ]
-        axes.bar([x + index * width for x in range(len(benchmarks))], heights, width, yerr=errors, capsize=3, label=student)
+        axes.bar(
+            [x + index * width for x in range(len(benchmarks))], heights, width, yerr=errors, capsize=3, label=student
+        )
     axes.set_xticks([x + width * (len(students) - 1) / 2 for x in range(len(benchmarks))], benchmarks)
     axes.set_ylabel("avg@k (%)")
     axes.set_ylim(0, 100)
@@ -214,7 +249,9 @@ def _comparison_section(summary: dict[str, Any]) -> Section:
         "avg@k: accuracy averaged over the k samples of each problem, then over problems. "
         "A group's mean weighs each of its benchmarks once."
     ]
-    return Section(_comparison_title(summary), headers, rows, notes, plots=[("avg@k per benchmark", _accuracy_plot(summary))])
+    return Section(
+        _comparison_title(summary), headers, rows, notes, plots=[("avg@k per benchmark", _accuracy_plot(summary))]
+    )
 
 
 def _scores_section(summary: dict[str, Any]) -> Section:
@@ -228,7 +265,15 @@ def _scores_section(summary: dict[str, Any]) -> Section:
 
 def _breakdown_section(summary: dict[str, Any]) -> Section | None:
     rows = [
-        [student, benchmark, field.removeprefix("by_"), value, _fmt(scores["problems"]), _pct(scores["accuracy"]), _pct(scores["pass_at_k"])]
+        [
+            student,
+            benchmark,
+            field.removeprefix("by_"),
+            value,
+            _fmt(scores["problems"]),
+            _pct(scores["accuracy"]),
+            _pct(scores["pass_at_k"]),
+        ]
         for student, benchmarks in summary["students"].items()
         for benchmark, _ in _benchmarks(summary)
         for field in ("by_difficulty", "by_subject")
@@ -236,7 +281,9 @@ def _breakdown_section(summary: dict[str, Any]) -> Section | None:
     ]
     if not rows:
         return None
-    return Section("Scores by difficulty and subject", ["student", "benchmark", "by", "value", "problems", "avg@k", "pass@k"], rows)
+    return Section(
+        "Scores by difficulty and subject", ["student", "benchmark", "by", "value", "problems", "avg@k", "pass@k"], rows
+    )
 
 
 # Other sections, each built only when its file exists
@@ -259,8 +306,20 @@ TEACHER_EVIDENCE = (
 def _teachers_section(teachers: dict[str, Any]) -> Section:
     scores = teachers.get("teachers", {})
     domains = sorted({domain for score in scores.values() for domain in score.get("by_domain", {})})
-    evidence = [(title, key, fmt) for title, key, fmt in TEACHER_EVIDENCE if any(score.get(key) is not None for score in scores.values())]
-    headers = ["teacher", "rollouts", "accuracy", "mean completion tokens", *(f"{d} accuracy" for d in domains), *(title for title, _, _ in evidence), "chosen"]
+    evidence = [
+        (title, key, fmt)
+        for title, key, fmt in TEACHER_EVIDENCE
+        if any(score.get(key) is not None for score in scores.values())
+    ]
+    headers = [
+        "teacher",
+        "rollouts",
+        "accuracy",
+        "mean completion tokens",
+        *(f"{d} accuracy" for d in domains),
+        *(title for title, _, _ in evidence),
+        "chosen",
+    ]
     rows = [
         [
             name,
@@ -278,7 +337,8 @@ def _teachers_section(teachers: dict[str, Any]) -> Section:
     if proxy:
         notes.append(
             f"Proxy students: {proxy['training_examples']} traces per teacher on the same problems, answering "
-            f"{proxy['validation_problems']} held-out training-pool problems; the base scored {_pct(proxy['base']['overall'])}."
+            f"{proxy['validation_problems']} held-out training-pool problems; the base scored "
+            f"{_pct(proxy['base']['overall'])}."
         )
     return Section("Teachers", headers, rows, notes)
 
@@ -312,7 +372,9 @@ def _loss_plot(points: list[tuple[float, float]]) -> bytes:
 def _training_section(log: dict[str, Any]) -> Section:
     keys = ["steps", "train_loss", "seconds", "examples", "tokens_per_second", "parameters", "resumed_from"]
     rows = [[key.replace("_", " "), _fmt(log.get(key))] for key in keys if key in log]
-    points = [(entry["step"], entry["loss"]) for entry in log.get("log_history", []) if "loss" in entry and "step" in entry]
+    points = [
+        (entry["step"], entry["loss"]) for entry in log.get("log_history", []) if "loss" in entry and "step" in entry
+    ]
     plots = [("training loss per step", _loss_plot(points))] if points else []
     return Section("Training", ["measure", "value"], rows, plots=plots)
 
@@ -335,7 +397,9 @@ def _timings_section(stages: list[tuple[str, dict[str, Any]]]) -> Section:
         for name, entry in stages
     ]
     total = sum(entry.get("seconds", 0) for _, entry in stages)
-    return Section("Stage timings", ["stage", "status", "seconds", "counts", "finished"], rows, [f"Total: {total:,.1f} s."])
+    return Section(
+        "Stage timings", ["stage", "status", "seconds", "counts", "finished"], rows, [f"Total: {total:,.1f} s."]
+    )
 
 
 # Curation steps and sweeps (files written by `curate` and `sweep`)
@@ -343,15 +407,30 @@ def _timings_section(stages: list[tuple[str, dict[str, Any]]]) -> Section:
 
 def _funnel_section(curation: dict[str, Any]) -> Section:
     rows = [
-        [step["step"], _fmt(step["in"]), _fmt(step["dropped"]), "; ".join(f"{why}: {n:,}" for why, n in step["reasons"].items()) or MISSING]
+        [
+            step["step"],
+            _fmt(step["in"]),
+            _fmt(step["dropped"]),
+            "; ".join(f"{why}: {n:,}" for why, n in step["reasons"].items()) or MISSING,
+        ]
         for step in curation["funnel"]
     ]
     notes = [f"{curation['rollouts']:,} rollouts in, {curation['kept']:,} kept."]
     hits = curation.get("decontamination", [])
     if hits:
         by_benchmark = Counter(hit["benchmark"] for hit in hits)
-        notes.append("Decontamination hits (problems): " + ", ".join(f"{name} {n:,}" for name, n in by_benchmark.most_common()) + ".")
-    return Section("Curation steps", ["step", "in", "dropped", "why"], rows, notes, plots=[("before and after curation", _histogram_plot(curation["histograms"]))])
+        notes.append(
+            "Decontamination hits (problems): "
+            + ", ".join(f"{name} {n:,}" for name, n in by_benchmark.most_common())
+            + "."
+        )
+    return Section(
+        "Curation steps",
+        ["step", "in", "dropped", "why"],
+        rows,
+        notes,
+        plots=[("before and after curation", _histogram_plot(curation["histograms"]))],
+    )
 
 
 def _histogram_plot(histograms: dict[str, Any]) -> bytes:
@@ -365,7 +444,10 @@ def _histogram_plot(histograms: dict[str, Any]) -> bytes:
     length, levels = histograms["length"], histograms["difficulty"]
     starts = length["edges"][:-1]
     width = length["edges"][1] - length["edges"][0]
-    for axes, x, data, bar_width in ((length_axes, starts, length, width * 0.4), (level_axes, levels["levels"], levels, 0.4)):
+    for axes, x, data, bar_width in (
+        (length_axes, starts, length, width * 0.4),
+        (level_axes, levels["levels"], levels, 0.4),
+    ):
         axes.bar([v - bar_width / 2 for v in x], data["before"], bar_width, label="before")
         axes.bar([v + bar_width / 2 for v in x], data["after"], bar_width, label="kept")
         axes.legend()
@@ -379,7 +461,14 @@ def _sweep_plot(groups: list[dict[str, Any]]) -> bytes:
     figure, axes = _figure()
     for offset, measure in ((-0.2, "in_domain"), (0.2, "out_of_domain")):
         present = [(index, g[measure]) for index, g in enumerate(groups) if g[measure]]
-        axes.bar([i + offset for i, _ in present], [100 * m["mean"] for _, m in present], 0.4, yerr=[100 * m["std"] for _, m in present], capsize=3, label=measure.replace("_", "-"))
+        axes.bar(
+            [i + offset for i, _ in present],
+            [100 * m["mean"] for _, m in present],
+            0.4,
+            yerr=[100 * m["std"] for _, m in present],
+            capsize=3,
+            label=measure.replace("_", "-"),
+        )
     axes.set_xticks(range(len(groups)), [g["group"] for g in groups], rotation=15)
     axes.set_ylabel("distilled accuracy (%, mean ± sd over seeds)")
     axes.legend()
@@ -392,17 +481,30 @@ def _sweep_section(summary: dict[str, Any]) -> Section:
 
     benchmarks = list(summary["groups"][0]["by_benchmark"]) if summary["groups"] else []
     rows = [
-        [g["group"], str(len(g["seeds"])), f"{g['examples']['mean']:,.0f}", spread(g["in_domain"]), spread(g["out_of_domain"]), *(spread(g["by_benchmark"][b]) for b in benchmarks)]
+        [
+            g["group"],
+            str(len(g["seeds"])),
+            f"{g['examples']['mean']:,.0f}",
+            spread(g["in_domain"]),
+            spread(g["out_of_domain"]),
+            *(spread(g["by_benchmark"][b]) for b in benchmarks),
+        ]
         for g in summary["groups"]
     ]
     base = ", ".join(f"{bench} {_pct(acc)}" for bench, acc in summary.get("base", {}).items())
     notes = [f"Accuracy in %, mean ± standard deviation over seeds; the base student scores {base}."]
     headers = ["cells", "seeds", "examples", "in-domain", "out-of-domain", *benchmarks]
-    return Section("Sweep", headers, rows, notes, plots=[("sweep accuracy", _sweep_plot(summary["groups"]))] if summary["groups"] else [])
+    return Section(
+        "Sweep",
+        headers,
+        rows,
+        notes,
+        plots=[("sweep accuracy", _sweep_plot(summary["groups"]))] if summary["groups"] else [],
+    )
 
 
 def curation_and_sweep_sections(run_dir: Path) -> list[Section]:
-    """The curation funnel with its histograms (curation.json) and the sweep table (sweep/summary.json), when present."""
+    """The curation funnel and histograms (curation.json) and the sweep table (sweep/summary.json), when present."""
     sections = []
     if (run_dir / "curation.json").exists():
         sections.append(_funnel_section(_read_json(run_dir / "curation.json")))
@@ -531,7 +633,7 @@ def _write_text(text: str, path: Path) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def run(options: ReportOptions, run_dir: Path, force: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+def run(options: ReportOptions, run_dir: Path, ctx: StageContext = DEFAULT_CONTEXT) -> dict[str, Any]:
     """Write `report.md` and `report.html` from the run directory's results."""
 
     def work() -> dict[str, Any]:
@@ -546,4 +648,4 @@ def run(options: ReportOptions, run_dir: Path, force: bool = False, log: Callabl
     present = [name for name in OPTIONAL_INPUTS if (Path(run_dir) / name).exists()]
     sweep_only = not (Path(run_dir) / SUMMARY).exists() and "sweep/summary.json" in present
     inputs = present if sweep_only else [SUMMARY, *present]
-    return run_stage(run_dir, "report", options, inputs=inputs, outputs=OUTPUTS, work=work, force=force, log=log)
+    return run_stage(run_dir, "report", options, inputs, OUTPUTS, work, ctx)

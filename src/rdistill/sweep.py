@@ -17,7 +17,7 @@ import json
 import os
 import re
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +26,13 @@ from rich.table import Table
 
 from rdistill.config import Recipe, SweepOptions
 from rdistill.data import write_json
+from rdistill.data.manifest import StageContext
 from rdistill.errors import RecipeError
 
 SWEEP_DIR = "sweep"
 SUMMARY = "sweep/summary.json"
-SHARED_FILES = ("problems.parquet", "verified.parquet", "teachers.json")
-UPSTREAM_STAGES = ("problems", "generate", "verify", "teachers")
+SHARED_FILES = ("problems.parquet", "base.json", "verified.parquet", "teachers.json")
+UPSTREAM_STAGES = ("problems", "base", "generate", "verify", "teachers")
 CELL_STAGES = ("curate", "train", "evaluate")
 VARIABLE_SECTIONS = ("curate", "train", "evaluate")
 
@@ -51,7 +52,9 @@ class Cell:
 
 
 def _label(value: Any) -> str:
-    return re.sub(r"[^A-Za-z0-9_.=+-]+", "_", json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else str(value))
+    return re.sub(
+        r"[^A-Za-z0-9_.=+-]+", "_", json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else str(value)
+    )
 
 
 def cells(options: SweepOptions) -> list[Cell]:
@@ -65,16 +68,19 @@ def cells(options: SweepOptions) -> list[Cell]:
     result = []
     # Seed outermost: a sweep stopped early has every variant at its first seeds.
     for seed, (variant, overrides), values in itertools.product(seeds, variants, combinations):
-        grid_part = [f"{key.split('.')[-1]}={_label(value)}" for key, value in zip(keys, values)]
+        grid_part = [f"{key.split('.')[-1]}={_label(value)}" for key, value in zip(keys, values, strict=False)]
         group = "-".join(part for part in [variant, *grid_part] if part) or "cell"
-        result.append(Cell(group, tuple(sorted(overrides.items())) + tuple(zip(keys, values)), seed))
+        result.append(Cell(group, tuple(sorted(overrides.items())) + tuple(zip(keys, values, strict=False)), seed))
     return result
 
 
 def _set_key(tree: dict[str, Any], dotted: str, value: Any, origin: str) -> None:
     *parents, last = dotted.split(".")
     if not parents or parents[0] not in VARIABLE_SECTIONS:
-        raise RecipeError(f"{origin}: a cell reuses the parent's problems, rollouts and verdicts; only {', '.join(s + '.*' for s in VARIABLE_SECTIONS)} may vary")
+        sections = ", ".join(s + ".*" for s in VARIABLE_SECTIONS)
+        raise RecipeError(
+            f"{origin}: a cell reuses the parent's problems, rollouts and verdicts; only {sections} may vary"
+        )
     node = tree
     for part in parents:
         if not isinstance(node.get(part), dict):
@@ -114,8 +120,10 @@ def link_shared_files(parent: Path, cell_dir: Path) -> None:
 
 def base_answers_key(recipe: Recipe) -> str:
     """What the base student's graded answers depend on: the base itself and how it is asked and graded."""
-    asked = recipe.evaluate.model_dump(mode="json", include={"sampling", "samples_per_problem", "batch_size", "benchmarks", "grading"})
-    base = recipe.train.model_dump(mode="json", include={"student", "micro_student"})
+    asked = recipe.evaluate.model_dump(
+        mode="json", include={"sampling", "samples_per_problem", "batch_size", "benchmarks", "grading"}
+    )
+    base = recipe.base.model_dump(mode="json")
     return json.dumps([asked, base], sort_keys=True)
 
 
@@ -142,7 +150,9 @@ def cell_result(cell: Cell, cell_dir: Path) -> dict[str, Any]:
         "accuracy": accuracy,
         "base_accuracy": {bench: scores["accuracy"] for bench, scores in summary["students"]["base"].items()},
         "in_domain": statistics.fmean(accuracy[b] for b in summary["in_domain"]) if summary["in_domain"] else None,
-        "out_of_domain": statistics.fmean(accuracy[b] for b in summary["out_of_domain"]) if summary["out_of_domain"] else None,
+        "out_of_domain": statistics.fmean(accuracy[b] for b in summary["out_of_domain"])
+        if summary["out_of_domain"]
+        else None,
     }
 
 
@@ -151,11 +161,18 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
     groups = []
     for group in dict.fromkeys(result["group"] for result in results):
         members = [result for result in results if result["group"] == group]
-        entry: dict[str, Any] = {"group": group, "overrides": members[0]["overrides"], "seeds": [m["seed"] for m in members], "examples": _spread([m["examples"] for m in members])}
+        entry: dict[str, Any] = {
+            "group": group,
+            "overrides": members[0]["overrides"],
+            "seeds": [m["seed"] for m in members],
+            "examples": _spread([m["examples"] for m in members]),
+        }
         for measure in ("in_domain", "out_of_domain"):
             values = [m[measure] for m in members if m[measure] is not None]
             entry[measure] = _spread(values) if values else None
-        entry["by_benchmark"] = {bench: _spread([m["accuracy"][bench] for m in members]) for bench in members[0]["accuracy"]}
+        entry["by_benchmark"] = {
+            bench: _spread([m["accuracy"][bench] for m in members]) for bench in members[0]["accuracy"]
+        }
         groups.append(entry)
     base = results[0]["base_accuracy"] if results else {}
     return {"cells": results, "groups": groups, "base": base}
@@ -167,7 +184,10 @@ def summary_table(summary: dict[str, Any]) -> Table:
     for header in ("cells", "seeds", "examples", "in-domain", "out-of-domain"):
         table.add_column(header, justify="left" if header == "cells" else "right")
     for group in summary["groups"]:
-        cells_text = [f"{100 * group[m]['mean']:.1f} ± {100 * group[m]['std']:.1f}" if group[m] else "–" for m in ("in_domain", "out_of_domain")]
+        cells_text = [
+            f"{100 * group[m]['mean']:.1f} ± {100 * group[m]['std']:.1f}" if group[m] else "–"
+            for m in ("in_domain", "out_of_domain")
+        ]
         table.add_row(group["group"], str(len(group["seeds"])), f"{group['examples']['mean']:,.0f}", *cells_text)
     return table
 
@@ -175,6 +195,8 @@ def summary_table(summary: dict[str, Any]) -> Table:
 def run_sweep(recipe: Recipe, run_dir: Path | None = None, force: bool = False, console=None) -> Path:
     """Run the parent's upstream stages once, then every cell, then write the summary and the report."""
     from rdistill.pipeline import run_one, save_resolved_recipe
+
+    ctx = StageContext(force=force, console=console)
 
     grid = cells(recipe.sweep)
     if not grid:
@@ -186,7 +208,7 @@ def run_sweep(recipe: Recipe, run_dir: Path | None = None, force: bool = False, 
     if console is not None:
         console.rule(f"[bold]parent run: {', '.join(UPSTREAM_STAGES)}")
     for stage in UPSTREAM_STAGES:
-        run_one(stage, recipe, parent, force, console)
+        run_one(stage, recipe, parent, ctx)
     results, base_answered_in = [], {}
     for number, (cell, sub_recipe) in enumerate(recipes, start=1):
         cell_dir = parent / SWEEP_DIR / cell.name
@@ -196,10 +218,10 @@ def run_sweep(recipe: Recipe, run_dir: Path | None = None, force: bool = False, 
         base_key = base_answers_key(sub_recipe)
         save_resolved_recipe(sub_recipe, cell_dir)
         for stage in CELL_STAGES:
-            run_one(stage, sub_recipe, cell_dir, force, console, base_answers_from=base_answered_in.get(base_key))
+            run_one(stage, sub_recipe, cell_dir, replace(ctx, base_answers_from=base_answered_in.get(base_key)))
         if sub_recipe.evaluate.base:
             base_answered_in.setdefault(base_key, cell_dir)
         results.append(cell_result(cell, cell_dir))
     write_json(summarise(results), parent / SUMMARY)
-    run_one("report", recipe, parent, force, console)
+    run_one("report", recipe, parent, ctx)
     return parent

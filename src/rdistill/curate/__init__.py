@@ -26,8 +26,16 @@ from rdistill.curate.difficulty import problem_levels
 from rdistill.curate.filters import first_failure, repetition, student_token_counts, trace_checks
 from rdistill.curate.select import Candidate, select_budget, topic_of
 from rdistill.curate.trajectories import arrange
-from rdistill.data import PROBLEM_COLUMNS, VERIFIED_COLUMNS, read_records, sft_messages, write_json, write_jsonl, write_parquet
-from rdistill.data.manifest import run_stage
+from rdistill.data import (
+    PROBLEM_COLUMNS,
+    VERIFIED_COLUMNS,
+    read_records,
+    sft_messages,
+    write_json,
+    write_jsonl,
+    write_parquet,
+)
+from rdistill.data.manifest import DEFAULT_CONTEXT, StageContext, run_stage
 from rdistill.errors import DataError, RecipeError
 
 SFT_OUTPUT = "sft.jsonl"
@@ -35,7 +43,17 @@ SELECTION_OUTPUT = "selection.parquet"
 CURATION_OUTPUT = "curation.json"
 STEPS = ("teacher", "decontaminate", "filters", "dedup", "trajectories", "select")
 SELECTION_COLUMNS = ("problem_id", "teacher", "sample_index", "domain", "difficulty", "correct", "completion_tokens")
-SELECTION_EXTRA = ("kept", "step", "why", "level", "pass_rate", "repetition", "student_tokens", "matched", "duplicate_of")
+SELECTION_EXTRA = (
+    "kept",
+    "step",
+    "why",
+    "level",
+    "pass_rate",
+    "repetition",
+    "student_tokens",
+    "matched",
+    "duplicate_of",
+)
 LENGTH_BINS = 10
 
 __all__ = ["curate", "run"]
@@ -45,7 +63,9 @@ def _drop(row: dict[str, Any], step: str, why: str) -> None:
     row.update(kept=False, step=step, why=why)
 
 
-def _decontaminate(rows: list[dict[str, Any]], problems: dict[str, dict[str, Any]], options: CurateOptions) -> dict[str, Hit]:
+def _decontaminate(
+    rows: list[dict[str, Any]], problems: dict[str, dict[str, Any]], options: CurateOptions
+) -> dict[str, Hit]:
     """Problem id -> its hit, against the run's eval split and the recipe's extra files."""
     settings = options.decontaminate
     if not settings.enabled:
@@ -54,7 +74,9 @@ def _decontaminate(rows: list[dict[str, Any]], problems: dict[str, dict[str, Any
     for path in settings.extra_files:
         items += read_benchmark_file(path, settings.text_fields)
     pool = sorted({row["problem_id"] for row in rows if row["step"] is None})
-    hits = BenchmarkIndex(items, settings.ngram, settings.boilerplate_items, settings.template_share).match([problems[pid]["prompt"] for pid in pool])
+    hits = BenchmarkIndex(items, settings.ngram, settings.boilerplate_items, settings.template_share).match(
+        [problems[pid]["prompt"] for pid in pool]
+    )
     return {pool[position]: hit for position, hit in hits.items()}
 
 
@@ -84,7 +106,9 @@ def _annotate(rows: list[dict[str, Any]], problems: dict[str, dict[str, Any]], o
         )
 
 
-def _candidates(rows: list[dict[str, Any]], problems: dict[str, dict[str, Any]], options: CurateOptions) -> list[Candidate]:
+def _candidates(
+    rows: list[dict[str, Any]], problems: dict[str, dict[str, Any]], options: CurateOptions
+) -> list[Candidate]:
     """Problems with acceptable traces, each holding the traces the trajectory step lets through."""
     by_problem: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
@@ -96,12 +120,19 @@ def _candidates(rows: list[dict[str, Any]], problems: dict[str, dict[str, Any]],
         kept, over = arrange(traces, traces[0]["level"], options.trajectories, random.Random(f"{options.seed}-{pid}"))
         for row in over:
             _drop(row, "trajectories", f"over {len(kept)} traces for a level-{row['level']} problem")
-        candidates.append(Candidate(pid, problem["domain"], problem["prompt"], traces[0]["level"], topic_of(problem), kept))
+        candidates.append(
+            Candidate(pid, problem["domain"], problem["prompt"], traces[0]["level"], topic_of(problem), kept)
+        )
     return candidates
 
 
-def curate(rows: list[dict[str, Any]], problems: dict[str, dict[str, Any]], chosen: set[str], options: CurateOptions) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Decide every rollout (kept, step, why and the measures behind it); returns the kept ones in order and step details."""
+def curate(
+    rows: list[dict[str, Any]], problems: dict[str, dict[str, Any]], chosen: set[str], options: CurateOptions
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Decide every rollout (kept, step, why and the measures behind it).
+
+    Returns the kept rollouts in order and the details of the steps.
+    """
     _annotate(rows, problems, options)
     checks = trace_checks(options, chosen)
     for row in rows:
@@ -128,7 +159,16 @@ def curate(rows: list[dict[str, Any]], problems: dict[str, dict[str, Any]], chos
         if row["step"] is None:
             _drop(row, "select", f"over budget {options.budget}")
     details = {
-        "decontamination": [{"problem_id": pid, "kind": hit.kind, "benchmark": hit.item.benchmark, "item_id": hit.item.item_id, "overlap": hit.overlap} for pid, hit in sorted(hits.items())],
+        "decontamination": [
+            {
+                "problem_id": pid,
+                "kind": hit.kind,
+                "benchmark": hit.item.benchmark,
+                "item_id": hit.item.item_id,
+                "overlap": hit.overlap,
+            }
+            for pid, hit in sorted(hits.items())
+        ],
         "near_duplicates": len(set(duplicates)),
         "quotas": quotas,
     }
@@ -163,7 +203,11 @@ def histograms(rows: list[dict[str, Any]], levels: int) -> dict[str, Any]:
     kept = [row for row in rows if row["kept"]]
     return {
         "length": {"edges": edges, "before": length_counts(rows), "after": length_counts(kept)},
-        "difficulty": {"levels": list(range(levels)), "before": [sum(r["level"] == lv for r in rows) for lv in range(levels)], "after": [sum(r["level"] == lv for r in kept) for lv in range(levels)]},
+        "difficulty": {
+            "levels": list(range(levels)),
+            "before": [sum(r["level"] == lv for r in rows) for lv in range(levels)],
+            "after": [sum(r["level"] == lv for r in kept) for lv in range(levels)],
+        },
     }
 
 
@@ -177,7 +221,7 @@ def sft_example(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run(options: CurateOptions, run_dir: Path, force: bool = False, log=print) -> dict[str, Any]:
+def run(options: CurateOptions, run_dir: Path, ctx: StageContext = DEFAULT_CONTEXT) -> dict[str, Any]:
     """Write `sft.jsonl`, `selection.parquet` (a reason for every rollout) and `curation.json` (funnel, histograms)."""
     run_dir = Path(run_dir)
     extra_inputs = [str(path) for path in options.decontaminate.extra_files]
@@ -190,13 +234,27 @@ def run(options: CurateOptions, run_dir: Path, force: bool = False, log=print) -
         problems = {p["id"]: p for p in read_records(run_dir / "problems.parquet", PROBLEM_COLUMNS)}
         unknown = next((number for number, row in enumerate(rows) if row["problem_id"] not in problems), None)
         if unknown is not None:
-            raise DataError(f"{run_dir / 'verified.parquet'}: row {unknown}: problem_id {rows[unknown]['problem_id']!r} is not in problems.parquet")
+            raise DataError(
+                f"{run_dir / 'verified.parquet'}: row {unknown}: problem_id {rows[unknown]['problem_id']!r} "
+                f"is not in problems.parquet"
+            )
         chosen = set(json.loads((run_dir / "teachers.json").read_text())["chosen"])
         kept, details = curate(rows, problems, chosen, options)
         write_jsonl([sft_example(row) for row in kept], run_dir / SFT_OUTPUT)
-        write_parquet([{key: row[key] for key in SELECTION_COLUMNS + SELECTION_EXTRA} for row in rows], run_dir / SELECTION_OUTPUT)
+        write_parquet(
+            [{key: row[key] for key in SELECTION_COLUMNS + SELECTION_EXTRA} for row in rows], run_dir / SELECTION_OUTPUT
+        )
         steps = funnel(rows)
-        write_json({"rollouts": len(rows), "kept": len(kept), "funnel": steps, "histograms": histograms(rows, options.difficulty.levels), **details}, run_dir / CURATION_OUTPUT)
+        write_json(
+            {
+                "rollouts": len(rows),
+                "kept": len(kept),
+                "funnel": steps,
+                "histograms": histograms(rows, options.difficulty.levels),
+                **details,
+            },
+            run_dir / CURATION_OUTPUT,
+        )
         return {"examples": len(kept), "rollouts": len(rows)} | {f"dropped/{s['step']}": s["dropped"] for s in steps}
 
     return run_stage(
@@ -206,6 +264,5 @@ def run(options: CurateOptions, run_dir: Path, force: bool = False, log=print) -
         inputs=["verified.parquet", "teachers.json", "problems.parquet", *extra_inputs],
         outputs=[SFT_OUTPUT, SELECTION_OUTPUT, CURATION_OUTPUT],
         work=work,
-        force=force,
-        log=log,
+        ctx=ctx,
     )

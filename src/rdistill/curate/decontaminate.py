@@ -118,13 +118,15 @@ def _gram_hashes(flat: np.ndarray, offsets: np.ndarray, n: int) -> tuple[np.ndar
     return grams[inside], text_of[inside]
 
 
-def template_words(items: list[BenchmarkItem], word_lists: list[list[str]], share: float, smallest: int = 10) -> frozenset[str]:
+def template_words(
+    items: list[BenchmarkItem], word_lists: list[list[str]], share: float, smallest: int = 10
+) -> frozenset[str]:
     """Words found in at least `share` of one benchmark's items: its template, not its content.
 
     Benchmarks of fewer than `smallest` items have too few to tell template from content.
     """
     by_benchmark: dict[str, list[set[str]]] = {}
-    for item, words in zip(items, word_lists):
+    for item, words in zip(items, word_lists, strict=False):
         by_benchmark.setdefault(item.benchmark, []).append(set(words))
     template: set[str] = set()
     for word_sets in by_benchmark.values():
@@ -143,7 +145,9 @@ class BenchmarkIndex:
     words can only match exactly: a shorter window would flag any problem sharing a phrase.
     """
 
-    def __init__(self, items: list[BenchmarkItem], n: int, boilerplate_items: int = 3, template_share: float = 0.5) -> None:
+    def __init__(
+        self, items: list[BenchmarkItem], n: int, boilerplate_items: int = 3, template_share: float = 0.5
+    ) -> None:
         self.items = items
         self.n = n
         plain = encode([item.text for item in items], frozenset())
@@ -156,7 +160,7 @@ class BenchmarkIndex:
         hashes, owner = _gram_hashes(encoded.hashes[encoded.content_ids], encoded.content_offsets, n)
         first: dict[int, int] = {}
         owners: dict[int, set[int]] = {}
-        for value, position in zip(hashes.tolist(), owner.tolist()):
+        for value, position in zip(hashes.tolist(), owner.tolist(), strict=False):
             first.setdefault(value, position)
             owners.setdefault(value, set()).add(position)
         self.grams = {value: index for value, index in first.items() if len(owners[value]) < boilerplate_items}
@@ -178,7 +182,9 @@ class BenchmarkIndex:
         known = np.sort(np.fromiter(self.grams.keys(), dtype=np.uint64, count=len(self.grams)))
         for found in np.flatnonzero(_members(hashes, known)).tolist():
             position = int(owner[found])
-            if position not in hits and (hit := self._confirm(pool.words(position, content=True), self.grams[int(hashes[found])])):
+            if position not in hits and (
+                hit := self._confirm(pool.words(position, content=True), self.grams[int(hashes[found])])
+            ):
                 hits[position] = hit
         return hits
 
@@ -203,7 +209,10 @@ def read_benchmark_file(path: Path, text_fields: list[str]) -> list[BenchmarkIte
     for number, row in enumerate(rows):
         field = next((key for key in text_fields if isinstance(row.get(key), str)), None)
         if field is None:
-            raise DataError(f"{path}: row {number}: no text field (looked for {', '.join(text_fields)}; set curate.decontaminate.text_fields)")
+            raise DataError(
+                f"{path}: row {number}: no text field (looked for {', '.join(text_fields)}; set "
+                f"curate.decontaminate.text_fields)"
+            )
         item_id = row.get("unique_id") or row.get("id") or row.get("task_id") or str(number)
         items.append(BenchmarkItem(name, str(item_id), row[field]))
     return items

@@ -27,7 +27,9 @@ def _identity(value: int) -> int:
 def shingle_hashes(texts: list[str], size: int) -> list[np.ndarray]:
     """Per text, the sorted distinct 32-bit hashes of its `size`-word shingles (the whole text if shorter)."""
     vocabulary, ids, offsets = normalise_batch(texts)
-    word_hashes = np.fromiter((zlib.crc32(word.encode()) for word in vocabulary), dtype=np.uint64, count=len(vocabulary))
+    word_hashes = np.fromiter(
+        (zlib.crc32(word.encode()) for word in vocabulary), dtype=np.uint64, count=len(vocabulary)
+    )
     flat = word_hashes[ids]
     lengths = np.diff(offsets)
     # A text shorter than `size` words is one shingle of all its words: pad its window with zeros.
@@ -69,8 +71,12 @@ def near_duplicates(keys: list[str], texts: list[str], options: DedupOptions) ->
     lsh = MinHashLSH(threshold=options.threshold, num_perm=options.num_perm, weights=(0.1, 0.9))
     position = {key: index for index, key in enumerate(keys)}
     duplicate_of: dict[str, str] = {}
-    for index, (key, signature) in enumerate(zip(keys, signatures)):
-        similar = [match for match in lsh.query(signature) if jaccard(shingles[index], shingles[position[match]]) >= options.threshold]
+    for index, (key, signature) in enumerate(zip(keys, signatures, strict=False)):
+        similar = [
+            match
+            for match in lsh.query(signature)
+            if jaccard(shingles[index], shingles[position[match]]) >= options.threshold
+        ]
         if similar:
             duplicate_of[key] = min(similar, key=position.__getitem__)
         elif position[key] == index:

@@ -12,7 +12,7 @@ NAMED_LABELS = {"easy": 0.0, "medium": 1.0, "hard": 2.0}
 
 
 def pass_rates(rows: list[dict[str, Any]]) -> dict[str, float | None]:
-    """Per problem, the share of its verified samples (every teacher's) that are correct; None if none was verifiable."""
+    """Per problem, the share of its verified samples (every teacher's) that are right; None if none is verifiable."""
     verdicts: dict[str, list[bool]] = defaultdict(list)
     for row in rows:
         verdicts.setdefault(row["problem_id"], [])
@@ -22,7 +22,7 @@ def pass_rates(rows: list[dict[str, Any]]) -> dict[str, float | None]:
 
 
 def label(problem: dict[str, Any]) -> float | None:
-    """A problem's own difficulty: a named label in `meta` (LiveCodeBench easy/medium/hard) or the `difficulty` column."""
+    """A problem's own difficulty: a label in `meta` (LiveCodeBench easy/medium/hard) or the `difficulty` column."""
     meta = json.loads(problem.get("meta") or "{}")
     named = str(meta.get("difficulty", "")).lower()
     if named in NAMED_LABELS:
@@ -39,10 +39,15 @@ def bin_labels(values: dict[str, float | None], levels: int) -> dict[str, int]:
 
 def bin_pass_rates(rates: dict[str, float | None], levels: int) -> dict[str, int]:
     """Level 0 for problems every sample solved, the last level for those none solved; unknown in the middle."""
-    return {problem: (levels // 2 if rate is None else min(levels - 1, int((1 - rate) * levels))) for problem, rate in rates.items()}
+    return {
+        problem: (levels // 2 if rate is None else min(levels - 1, int((1 - rate) * levels)))
+        for problem, rate in rates.items()
+    }
 
 
-def problem_levels(rows: list[dict[str, Any]], problems: dict[str, dict[str, Any]], options: DifficultyOptions) -> tuple[dict[str, int], dict[str, float | None]]:
+def problem_levels(
+    rows: list[dict[str, Any]], problems: dict[str, dict[str, Any]], options: DifficultyOptions
+) -> tuple[dict[str, int], dict[str, float | None]]:
     """(level of each rolled-out problem, its pass rate), levels binned as the options say."""
     rates = pass_rates(rows)
     if options.source == "pass_rate":

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rdistill.data import assistant_content
 from rdistill.config import CurateOptions, FilterOptions
+from rdistill.data import assistant_content
 from rdistill.errors import RecipeError
 
 REPETITION_WORDS = 4
@@ -45,7 +45,9 @@ def student_token_counts(rows: list[dict[str, Any]], options: FilterOptions) -> 
     if options.min_tokens == 0 and options.max_tokens is None:
         return None
     tokenizer = load_tokenizer(options.tokenizer)
-    encoded = tokenizer([assistant_content(row["reasoning"], row["response"]) for row in rows], add_special_tokens=False)["input_ids"]
+    encoded = tokenizer(
+        [assistant_content(row["reasoning"], row["response"]) for row in rows], add_special_tokens=False
+    )["input_ids"]
     return [len(ids) for ids in encoded]
 
 
@@ -60,7 +62,9 @@ def _think_problem(row: dict[str, Any]) -> str | None:
 def trace_checks(options: CurateOptions, chosen: set[str]) -> list[Callable[[dict[str, Any]], str | None]]:
     """The enabled filters, in the order they are tried; each maps a rollout to a reason or None."""
     filters = options.filters
-    checks: list[Callable[[dict[str, Any]], str | None]] = [lambda row: None if row["teacher"] in chosen else "teacher not chosen"]
+    checks: list[Callable[[dict[str, Any]], str | None]] = [
+        lambda row: None if row["teacher"] in chosen else "teacher not chosen"
+    ]
     if filters.drop_truncated:
         checks.append(lambda row: None if row["finish_reason"] == "stop" else f"unfinished ({row['finish_reason']})")
     if options.correctness == "correct":
@@ -73,11 +77,25 @@ def trace_checks(options: CurateOptions, chosen: set[str]) -> list[Callable[[dic
         checks.append(lambda row: None if row["extracted"] else "no extracted answer or code")
     if filters.max_repetition < 1:
         limit = filters.max_repetition
-        checks.append(lambda row: f"repetitive (over {limit:g} of 4-grams repeated)" if row["repetition"] > limit else None)
+        checks.append(
+            lambda row: f"repetitive (over {limit:g} of 4-grams repeated)" if row["repetition"] > limit else None
+        )
     if filters.min_tokens > 0:
-        checks.append(lambda row: f"too short (under {filters.min_tokens} student tokens)" if row["student_tokens"] < filters.min_tokens else None)
+        checks.append(
+            lambda row: (
+                f"too short (under {filters.min_tokens} student tokens)"
+                if row["student_tokens"] < filters.min_tokens
+                else None
+            )
+        )
     if filters.max_tokens is not None:
-        checks.append(lambda row: f"too long (over {filters.max_tokens} student tokens)" if row["student_tokens"] > filters.max_tokens else None)
+        checks.append(
+            lambda row: (
+                f"too long (over {filters.max_tokens} student tokens)"
+                if row["student_tokens"] > filters.max_tokens
+                else None
+            )
+        )
     return checks
 
 

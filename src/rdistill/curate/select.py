@@ -47,7 +47,9 @@ class Candidate:
 def topic_of(problem: dict[str, Any]) -> str:
     """The problem's topic for s1's diversity: a subject-like field of `meta`, else its domain."""
     meta = json.loads(problem.get("meta") or "{}")
-    return next((f"{problem['domain']}/{meta[key]}" for key in TOPIC_KEYS if isinstance(meta.get(key), str)), problem["domain"])
+    return next(
+        (f"{problem['domain']}/{meta[key]}" for key in TOPIC_KEYS if isinstance(meta.get(key), str)), problem["domain"]
+    )
 
 
 def _shuffled(candidates: list[Candidate], rng: random.Random) -> list[Candidate]:
@@ -75,7 +77,10 @@ def s1_order(candidates: list[Candidate], rng: random.Random) -> list[Candidate]
     shuffled = _shuffled(candidates, rng)
     topics = sorted({c.topic for c in candidates})
     rng.shuffle(topics)
-    ranked = {topic: sorted((c for c in shuffled if c.topic == topic), key=lambda c: (c.quality, -c.level, -c.longest)) for topic in topics}
+    ranked = {
+        topic: sorted((c for c in shuffled if c.topic == topic), key=lambda c: (c.quality, -c.level, -c.longest))
+        for topic in topics
+    }
     return _interleave([ranked[topic] for topic in topics])
 
 
@@ -97,7 +102,9 @@ def _model_embeddings(texts: list[str], options: DiversityOptions) -> np.ndarray
     vectors = []
     with torch.no_grad():
         for start in range(0, len(texts), options.batch_size):
-            batch = tokenizer(texts[start : start + options.batch_size], padding=True, truncation=True, return_tensors="pt")
+            batch = tokenizer(
+                texts[start : start + options.batch_size], padding=True, truncation=True, return_tensors="pt"
+            )
             hidden = model(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             vectors.append(((hidden * mask).sum(1) / mask.sum(1)).numpy())
@@ -135,7 +142,9 @@ def k_center(candidates: list[Candidate], count: int, options: DiversityOptions,
     return [candidates[index] for index in order + rest]
 
 
-def order_problems(candidates: list[Candidate], options: CurateOptions, count: int, rng: random.Random) -> list[Candidate]:
+def order_problems(
+    candidates: list[Candidate], options: CurateOptions, count: int, rng: random.Random
+) -> list[Candidate]:
     """The problems in the order the strategy wants them in the training set."""
     if options.strategy == "random":
         return _shuffled(candidates, rng)
@@ -157,7 +166,12 @@ def budget_order(ordered: list[Candidate], problem_major: bool) -> list[tuple[Ca
     """
     if problem_major:
         return [(c, trace) for c in ordered for trace in c.traces]
-    return [(c, c.traces[depth]) for depth in range(max((len(c.traces) for c in ordered), default=0)) for c in ordered if depth < len(c.traces)]
+    return [
+        (c, c.traces[depth])
+        for depth in range(max((len(c.traces) for c in ordered), default=0))
+        for c in ordered
+        if depth < len(c.traces)
+    ]
 
 
 def quota_targets(budget: int, quotas: dict[str, float]) -> dict[str, int]:
@@ -169,7 +183,9 @@ def quota_targets(budget: int, quotas: dict[str, float]) -> dict[str, int]:
     return targets
 
 
-def select_budget(candidates: list[Candidate], options: CurateOptions) -> tuple[list[tuple[Candidate, dict[str, Any]]], dict[str, Any]]:
+def select_budget(
+    candidates: list[Candidate], options: CurateOptions
+) -> tuple[list[tuple[Candidate, dict[str, Any]]], dict[str, Any]]:
     """The chosen (problem, trace) pairs, exactly the budget when enough are eligible, and how quotas fared."""
     problem_major = options.trajectories.per_problem is not None or bool(options.trajectories.per_level)
     if not options.quotas:
@@ -188,4 +204,8 @@ def select_budget(candidates: list[Candidate], options: CurateOptions) -> tuple[
         taken[domain] += extra
         shortfall -= extra
     chosen = [pair for domain in sequences for pair in sequences[domain][: taken[domain]]]
-    return chosen, {"targets": targets, "selected": taken, "short_of_target": {d: targets[d] - min(targets[d], len(sequences[d])) for d in sequences}}
+    return chosen, {
+        "targets": targets,
+        "selected": taken,
+        "short_of_target": {d: targets[d] - min(targets[d], len(sequences[d])) for d in sequences},
+    }

@@ -44,7 +44,9 @@ def cap(level: int, options: TrajectoryOptions) -> int | None:
     return options.per_problem
 
 
-def arrange(traces: list[dict[str, Any]], level: int, options: TrajectoryOptions, rng: random.Random) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def arrange(
+    traces: list[dict[str, Any]], level: int, options: TrajectoryOptions, rng: random.Random
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(traces kept in the order they enter the budget, traces over the cap).
 
     Without a cap the order is simply seeded-random, so that a plain random selection stays a

@@ -17,6 +17,7 @@ from rdistill.data.io import (
     write_parquet,
 )
 from rdistill.data.schema import (
+    BASE_FILE,
     EVAL_COLUMNS,
     PROBLEM_COLUMNS,
     ROLLOUT_COLUMNS,
@@ -24,12 +25,14 @@ from rdistill.data.schema import (
     VERDICT_COLUMNS,
     VERIFIED_COLUMNS,
     assistant_content,
+    read_base,
     read_records,
     require_columns,
     sft_messages,
 )
 
 __all__ = [
+    "BASE_FILE",
     "EVAL_COLUMNS",
     "PROBLEM_COLUMNS",
     "ROLLOUT_COLUMNS",
@@ -42,6 +45,7 @@ __all__ = [
     "file_hash",
     "key_seed",
     "read_jsonl",
+    "read_base",
     "read_parquet",
     "read_records",
     "require_columns",

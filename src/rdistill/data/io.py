@@ -15,9 +15,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from rdistill.errors import DataError
 
 
@@ -37,6 +34,10 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
 def write_parquet(rows: list[dict[str, Any]], path: Path) -> None:
     """Write rows atomically as a Parquet file."""
+    # pyarrow is imported where it is used: it costs a second or two at start, and `rdistill --help` needs none of it.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     table = pa.Table.from_pylist(rows) if rows else pa.table({})
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
@@ -44,6 +45,9 @@ def write_parquet(rows: list[dict[str, Any]], path: Path) -> None:
 
 def read_parquet(path: Path) -> list[dict[str, Any]]:
     """Read a Parquet file into a list of row dicts."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: file not found")

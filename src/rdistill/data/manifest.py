@@ -13,7 +13,8 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,34 @@ from rdistill.data.io import file_hash, write_json
 from rdistill.errors import StageInputError
 
 MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What every stage's `run(options, run_dir, ctx)` receives besides its options and run directory.
+
+    `force` reruns a stage whose inputs and config are unchanged; `console` is the rich console
+    progress bars and messages go to (None: plain prints); `base_answers_from` is a run whose
+    base student was evaluated the same way (a sweep's earlier cell), whose graded base answers
+    `evaluate` links instead of answering again.
+    """
+
+    force: bool = False
+    console: Any = None
+    base_answers_from: Path | None = None
+
+    def log(self, message: str) -> None:
+        """Print one line (rich markup allowed) to the console, or to stdout without one."""
+        if self.console is not None:
+            self.console.print(message)
+        else:
+            from rich import print as rich_print
+
+            rich_print(message)
+
+
+# The context of a stage run from Python without one: plain prints, no forcing.
+DEFAULT_CONTEXT = StageContext()
 
 
 def config_hash(config: BaseModel | dict[str, Any]) -> str:
@@ -71,9 +100,8 @@ def run_stage(
     inputs: list[str],
     outputs: list[str],
     work: Callable[[], dict[str, Any]],
-    force: bool = False,
+    ctx: StageContext = DEFAULT_CONTEXT,
     partials: list[str] | None = None,
-    log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Run `work` for `stage` unless the manifest shows it done on the same inputs and config.
 
@@ -86,11 +114,11 @@ def run_stage(
     fingerprint = {"config_hash": config_hash(config), "input_hashes": _input_hashes(run_dir, inputs)}
     same = previous is not None and all(previous.get(key) == value for key, value in fingerprint.items())
     outputs_present = all((run_dir / name).exists() for name in outputs)
-    if same and previous["status"] == "done" and outputs_present and not force:
-        log(f"[dim]skip {stage}: inputs and config unchanged since {previous['finished_at']}[/dim]")
+    if same and previous["status"] == "done" and outputs_present and not ctx.force:
+        ctx.log(f"[dim]skip {stage}: inputs and config unchanged since {previous['finished_at']}[/dim]")
         return previous
-    if same and previous["status"] == "running" and not force:
-        log(f"resume {stage}: picking up the work of an interrupted run")
+    if same and previous["status"] == "running" and not ctx.force:
+        ctx.log(f"resume {stage}: picking up the work of an interrupted run")
     else:
         _clear(run_dir, partials or [])
     _record(run_dir, stage, {"status": "running", **fingerprint, "started_at": _now()})
@@ -109,4 +137,4 @@ def run_stage(
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")

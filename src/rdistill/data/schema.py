@@ -6,10 +6,11 @@ so that a foreign or stale file fails with its name, row and missing field.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
-from rdistill.errors import DataError
+from rdistill.errors import DataError, StageInputError
 
 PROBLEM_COLUMNS = ("id", "domain", "prompt", "answer", "tests", "difficulty", "source", "split", "meta")
 ROLLOUT_COLUMNS = (
@@ -32,6 +33,7 @@ SFT_COLUMNS = ("messages", "problem_id", "teacher", "why")
 EVAL_COLUMNS = ("benchmark", "problem_id", "sample_index", "correct", "finished", "has_think", "tokens")
 
 DOMAINS = ("math", "code", "mcq", "text")
+BASE_FILE = "base.json"
 
 
 def require_columns(rows: list[dict[str, Any]], columns: tuple[str, ...], path: Path) -> None:
@@ -39,7 +41,9 @@ def require_columns(rows: list[dict[str, Any]], columns: tuple[str, ...], path: 
     for number, row in enumerate(rows):
         missing = [column for column in columns if column not in row]
         if missing:
-            raise DataError(f"{path}: row {number}: missing field {missing[0]!r} (expected fields: {', '.join(columns)})")
+            raise DataError(
+                f"{path}: row {number}: missing field {missing[0]!r} (expected fields: {', '.join(columns)})"
+            )
 
 
 def read_records(path: Path, columns: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -59,4 +63,21 @@ def assistant_content(reasoning: str | None, response: str) -> str:
 
 def sft_messages(rollout: dict[str, Any]) -> list[dict[str, str]]:
     """The chat conversation of an SFT example made from one rollout (its prompt, then the assistant turn)."""
-    return [*rollout["messages"], {"role": "assistant", "content": assistant_content(rollout["reasoning"], rollout["response"])}]
+    return [
+        *rollout["messages"],
+        {"role": "assistant", "content": assistant_content(rollout["reasoning"], rollout["response"])},
+    ]
+
+
+def read_base(run_dir: Path) -> Path:
+    """The base student's model folder, from the run directory's `base.json` (written by the `base` stage)."""
+    path = Path(run_dir) / BASE_FILE
+    if not path.exists():
+        raise StageInputError(f"{path}: missing; run the base stage first (rdistill base)")
+    try:
+        model = Path(json.loads(path.read_text(encoding="utf-8"))["model"])
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise DataError(f"{path}: not a base record with a 'model' field ({exc})") from exc
+    if not (model / "config.json").exists():
+        raise StageInputError(f"{path}: the base student {model} is gone (a cleared cache?); rerun the base stage")
+    return model

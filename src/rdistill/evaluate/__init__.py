@@ -1,7 +1,7 @@
 """Stage `evaluate`: students (the base, the distilled student, any others) on the recipe's benchmarks.
 
 Each student answers every problem of every benchmark k times through the generation backend
-interface; the answers are graded by the verification rules (`rdistill.verify.grade_many`)
+interface; the answers are graded by the same rules as the teachers' (`rdistill.grading.grade_many`)
 and scored (`metrics`): avg@k, pass@k, maj@k, completion and think-tag rates, output tokens,
 each with a bootstrap interval over problems, and every student's difference from the first
 (the base) with a paired interval. Answers are appended to `eval/parts/` as they arrive and
@@ -18,14 +18,31 @@ from typing import Any
 
 from rich.progress import Progress
 
-from rdistill.config import EvaluateOptions, TeacherSpec
-from rdistill.data import JsonlAppender, key_seed, read_jsonl, read_parquet, write_json, write_parquet
-from rdistill.data.manifest import run_stage
+from rdistill.backends import Backend, Completion, Request, make_backend
+from rdistill.config import EvaluateOptions, ModelSpec
+from rdistill.data import (
+    BASE_FILE,
+    JsonlAppender,
+    key_seed,
+    read_base,
+    read_jsonl,
+    read_parquet,
+    write_json,
+    write_parquet,
+)
+from rdistill.data.manifest import DEFAULT_CONTEXT, StageContext, run_stage
 from rdistill.errors import RecipeError
 from rdistill.evaluate.benchmarks import Benchmark, load_benchmark, source_path
-from rdistill.evaluate.metrics import ANSWER_DOMAINS, breakdown, delta, group_score, problem_values, resample_indices, score
-from rdistill.generate.backend import Backend, Completion, Request, make_backend
-from rdistill.verify import grade_many
+from rdistill.evaluate.metrics import (
+    ANSWER_DOMAINS,
+    breakdown,
+    delta,
+    group_score,
+    problem_values,
+    resample_indices,
+    score,
+)
+from rdistill.grading import grade_many
 
 EVAL_DIR = "eval"
 PARTS = "eval/parts"
@@ -34,13 +51,26 @@ GROUPS = ("in_domain", "out_of_domain")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-def students_of(options: EvaluateOptions, base_model: Path, run_dir: Path) -> list[tuple[TeacherSpec, str]]:
+def students_of(options: EvaluateOptions, run_dir: Path) -> list[tuple[ModelSpec, str]]:
     """(spec, recipe key path) of every student to evaluate, the reference for deltas first."""
     students = []
     if options.base:
-        students.append((TeacherSpec(name="base", backend="hf", model=str(base_model), batch_size=options.batch_size), "evaluate.base"))
+        base_model = read_base(run_dir)
+        students.append(
+            (
+                ModelSpec(name="base", backend="hf", model=str(base_model), batch_size=options.batch_size),
+                "evaluate.base",
+            )
+        )
     if options.distilled:
-        students.append((TeacherSpec(name="distilled", backend="hf", model=str(run_dir / "student"), batch_size=options.batch_size), "evaluate.distilled"))
+        students.append(
+            (
+                ModelSpec(
+                    name="distilled", backend="hf", model=str(run_dir / "student"), batch_size=options.batch_size
+                ),
+                "evaluate.distilled",
+            )
+        )
     students += [(spec, f"evaluate.students[{index}]") for index, spec in enumerate(options.students)]
     return students
 
@@ -55,23 +85,39 @@ def _check_names(labelled: list[tuple[str, str]], kind: str) -> None:
         seen.add(name)
 
 
-def check_options(options: EvaluateOptions, students: list[tuple[TeacherSpec, str]]) -> None:
+def check_options(options: EvaluateOptions) -> None:
     """Fail before any work, naming the recipe key, on settings that cannot run or names that would collide."""
+    own = [name for name, wanted in (("base", options.base), ("distilled", options.distilled)) if wanted]
+    students = [(ModelSpec(name=name), f"evaluate.{name}") for name in own]
+    students += [(spec, f"evaluate.students[{index}]") for index, spec in enumerate(options.students)]
     if not students:
-        raise RecipeError("evaluate: no student to evaluate (base and distilled are off and evaluate.students is empty)")
+        raise RecipeError(
+            "evaluate: no student to evaluate (base and distilled are off and evaluate.students is empty)"
+        )
     if not options.benchmarks:
         raise RecipeError("evaluate.benchmarks: no benchmark to evaluate on")
     for spec, where in students:
         if spec.sampling is not None:
-            raise RecipeError(f"{where}.sampling: students are sampled with each benchmark's settings; set them on evaluate.benchmarks")
+            raise RecipeError(
+                f"{where}.sampling: students are sampled with each benchmark's settings; set them on "
+                f"evaluate.benchmarks"
+            )
     _check_names([(spec.name, f"{where}.name") for spec, where in students], "student")
-    _check_names([(spec.name, f"evaluate.benchmarks[{index}].name") for index, spec in enumerate(options.benchmarks)], "benchmark")
+    _check_names(
+        [(spec.name, f"evaluate.benchmarks[{index}].name") for index, spec in enumerate(options.benchmarks)],
+        "benchmark",
+    )
 
 
 def pending_requests(benchmark: Benchmark, done: set[tuple[str, int]]) -> list[Request]:
     """The requests of a benchmark whose answers are not in the part file yet, seeded alike for every student."""
     return [
-        Request(problem, sample, key_seed(benchmark.sampling.seed, benchmark.name, problem["id"], sample), benchmark.messages(problem))
+        Request(
+            problem,
+            sample,
+            key_seed(benchmark.sampling.seed, benchmark.name, problem["id"], sample),
+            benchmark.messages(problem),
+        )
         for problem in benchmark.problems
         for sample in range(benchmark.samples)
         if (problem["id"], sample) not in done
@@ -95,7 +141,7 @@ def answer_row(completion: Completion) -> dict[str, Any]:
 class Student:
     """A student's backend, started on first use so that a student whose parts are all done costs nothing."""
 
-    def __init__(self, spec: TeacherSpec, where: str) -> None:
+    def __init__(self, spec: ModelSpec, where: str) -> None:
         self.spec, self.where = spec, where
         self.backend: Backend | None = None
 
@@ -111,8 +157,10 @@ class Student:
             self.backend.close()
 
 
-def collect_answers(student: Student, benchmark: Benchmark, path: Path, label: str, console=None) -> list[dict[str, Any]]:
-    """Every answer of one student to one benchmark: those already in `path`, then the missing ones, appended as they come."""
+def collect_answers(
+    student: Student, benchmark: Benchmark, path: Path, label: str, console=None
+) -> list[dict[str, Any]]:
+    """Every answer of one student to one benchmark: those in `path`, then the missing ones, appended as they come."""
     answers = read_jsonl(path, tolerate_torn_tail=True) if path.exists() else []
     requests = pending_requests(benchmark, {(a["problem_id"], a["sample_index"]) for a in answers})
     if not requests:
@@ -134,11 +182,13 @@ def collect_answers(student: Student, benchmark: Benchmark, path: Path, label: s
     return answers
 
 
-def eval_rows(student: str, benchmark: Benchmark, answers: list[dict[str, Any]], verdicts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def eval_rows(
+    student: str, benchmark: Benchmark, answers: list[dict[str, Any]], verdicts: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """Eval rows (docs/schema.md) from graded answers, in problem then sample order."""
     problems = {problem["id"]: problem for problem in benchmark.problems}
     rows = []
-    for answer, verdict in zip(answers, verdicts):
+    for answer, verdict in zip(answers, verdicts, strict=False):
         problem = problems[answer["problem_id"]]
         rows.append(
             {
@@ -176,12 +226,25 @@ def answer_part(student: Student, benchmark: Benchmark, run_dir: Path, console=N
 
 
 def grade_parts(
-    answers: dict[tuple[str, str], list[dict[str, Any]]], benchmarks: dict[str, Benchmark], run_dir: Path, options: EvaluateOptions, console=None
+    answers: dict[tuple[str, str], list[dict[str, Any]]],
+    benchmarks: dict[str, Benchmark],
+    run_dir: Path,
+    options: EvaluateOptions,
+    console=None,
 ) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """Graded rows of each (student, benchmark) part, written to its .parquet; one grading pass for all (its workers start once)."""
+    """Graded rows of each (student, benchmark) part, written to its .parquet.
+
+    One grading pass for all parts, so that its workers start once.
+    """
     problems = {name: {p["id"]: p for p in benchmark.problems} for name, benchmark in benchmarks.items()}
-    items = [(problems[bench][a["problem_id"]], a["response"] or "") for (_, bench), part in answers.items() for a in part]
-    verdicts = iter(grade_many(items, options.grading.code_timeout_s, options.grading.workers, description="grade answers", console=console))
+    items = [
+        (problems[bench][a["problem_id"]], a["response"] or "") for (_, bench), part in answers.items() for a in part
+    ]
+    verdicts = iter(
+        grade_many(
+            items, options.grading.code_timeout_s, options.grading.workers, description="grade answers", console=console
+        )
+    )
     rows = {}
     for (student, bench), part in answers.items():
         rows[(student, bench)] = eval_rows(student, benchmarks[bench], part, [next(verdicts) for _ in part])
@@ -189,8 +252,17 @@ def grade_parts(
     return rows
 
 
-def evaluate_students(students: list[tuple[TeacherSpec, str]], benchmarks: list[Benchmark], run_dir: Path, options: EvaluateOptions, console=None) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """Eval rows per (student, benchmark): graded parts read back, the others answered (one backend per student), then graded."""
+def evaluate_students(
+    students: list[tuple[ModelSpec, str]],
+    benchmarks: list[Benchmark],
+    run_dir: Path,
+    options: EvaluateOptions,
+    console=None,
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Eval rows per (student, benchmark): graded parts read back, the others answered, then graded.
+
+    One backend per student, started only if one of its parts needs answers.
+    """
     rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
     answers: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for spec, where in students:
@@ -211,11 +283,23 @@ def evaluate_students(students: list[tuple[TeacherSpec, str]], benchmarks: list[
 
 def _public(scores: dict[str, Any]) -> dict[str, Any]:
     """Scores without their bootstrap replicates, rounded for the JSON file."""
-    return {key: [round(v, 6) for v in value] if isinstance(value, list) else round(value, 6) for key, value in scores.items() if key != "replicates"}
+    return {
+        key: [round(v, 6) for v in value] if isinstance(value, list) else round(value, 6)
+        for key, value in scores.items()
+        if key != "replicates"
+    }
 
 
-def score_all(benchmarks: list[Benchmark], students: list[str], rows: dict[tuple[str, str], list[dict[str, Any]]], options: EvaluateOptions) -> dict[tuple[str, str], dict[str, Any]]:
-    """Scores with bootstrap replicates per (student, benchmark); every student of a benchmark is resampled on the same draws."""
+def score_all(
+    benchmarks: list[Benchmark],
+    students: list[str],
+    rows: dict[tuple[str, str], list[dict[str, Any]]],
+    options: EvaluateOptions,
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Scores with bootstrap replicates per (student, benchmark).
+
+    Every student of a benchmark is resampled on the same draws, so that differences are paired.
+    """
     scored = {}
     for index, benchmark in enumerate(benchmarks):
         order = [problem["id"] for problem in benchmark.problems]
@@ -226,17 +310,26 @@ def score_all(benchmarks: list[Benchmark], students: list[str], rows: dict[tuple
     return scored
 
 
-def group_entry(scored: dict[tuple[str, str], dict[str, Any]], student: str, reference: str, members: list[str], confidence: float) -> dict[str, Any]:
+def group_entry(
+    scored: dict[tuple[str, str], dict[str, Any]], student: str, reference: str, members: list[str], confidence: float
+) -> dict[str, Any]:
     """A student's mean avg@k over a group's benchmarks, and its difference from the reference's."""
     scores = group_score([scored[(student, name)] for name in members], confidence)
     entry = _public(scores)
     if student != reference:
-        entry["delta"] = _public(delta(scores, group_score([scored[(reference, name)] for name in members], confidence), confidence))
+        entry["delta"] = _public(
+            delta(scores, group_score([scored[(reference, name)] for name in members], confidence), confidence)
+        )
     return entry
 
 
-def summarise(benchmarks: list[Benchmark], students: list[str], rows: dict[tuple[str, str], list[dict[str, Any]]], options: EvaluateOptions) -> dict[str, Any]:
-    """summary.json (docs/schema.md): every student's scores per benchmark and per group, deltas from the first student."""
+def summarise(
+    benchmarks: list[Benchmark],
+    students: list[str],
+    rows: dict[tuple[str, str], list[dict[str, Any]]],
+    options: EvaluateOptions,
+) -> dict[str, Any]:
+    """summary.json (docs/schema.md): each student's scores per benchmark and group, deltas from the first student."""
     confidence, reference = options.confidence, students[0]
     scored = score_all(benchmarks, students, rows, options)
     groups = {group: [b.name for b in benchmarks if b.group == group] for group in GROUPS}
@@ -250,8 +343,15 @@ def summarise(benchmarks: list[Benchmark], students: list[str], rows: dict[tuple
     }
     for (student, name), scores in scored.items():
         student_rows = rows[(student, name)]
-        entry = {"problems": len({row["problem_id"] for row in student_rows}), "k": summary["benchmarks"][name]["k"], **_public(scores)}
-        entry |= {"by_difficulty": breakdown(student_rows, "difficulty"), "by_subject": breakdown(student_rows, "subject")}
+        entry = {
+            "problems": len({row["problem_id"] for row in student_rows}),
+            "k": summary["benchmarks"][name]["k"],
+            **_public(scores),
+        }
+        entry |= {
+            "by_difficulty": breakdown(student_rows, "difficulty"),
+            "by_subject": breakdown(student_rows, "subject"),
+        }
         if student != reference:
             entry["delta"] = _public(delta(scores, scored[(reference, name)], confidence))
         summary["students"][student][name] = entry
@@ -269,38 +369,53 @@ def link_graded_answers(source_run: Path, run_dir: Path, student: str, benchmark
     alike): `evaluate_students` then reads them back as it does its own finished parts.
     """
     for benchmark in benchmarks:
-        source, link = (part_stem(where, student, benchmark.name).with_suffix(".parquet") for where in (source_run, run_dir))
+        source, link = (
+            part_stem(where, student, benchmark.name).with_suffix(".parquet") for where in (source_run, run_dir)
+        )
         if source.exists() and not link.exists():
             link.parent.mkdir(parents=True, exist_ok=True)
             link.unlink(missing_ok=True)
             link.symlink_to(os.path.relpath(source, link.parent))
 
 
-def run(
-    options: EvaluateOptions, run_dir: Path, base_model: Path, force: bool = False, log=print, console=None, base_answers_from: Path | None = None
-) -> dict[str, Any]:
+def run(options: EvaluateOptions, run_dir: Path, ctx: StageContext = DEFAULT_CONTEXT) -> dict[str, Any]:
     """Write `eval/BENCH.parquet` per benchmark and `eval/summary.json` for every student.
 
-    `base_answers_from`: a run whose graded base answers this one may link (`link_graded_answers`).
+    `ctx.base_answers_from`: a run whose graded base answers this one may link (`link_graded_answers`).
     """
     run_dir = Path(run_dir)
-    students = students_of(options, Path(base_model), run_dir)
-    check_options(options, students)
+    console = ctx.console
+    check_options(options)
+    students = students_of(options, run_dir)
 
     def work() -> dict[str, Any]:
-        benchmarks = [load_benchmark(spec, options, run_dir, f"evaluate.benchmarks[{index}]") for index, spec in enumerate(options.benchmarks)]
-        if base_answers_from is not None and options.base:
-            link_graded_answers(Path(base_answers_from), run_dir, "base", benchmarks)
+        benchmarks = [
+            load_benchmark(spec, options, run_dir, f"evaluate.benchmarks[{index}]")
+            for index, spec in enumerate(options.benchmarks)
+        ]
+        if ctx.base_answers_from is not None and options.base:
+            link_graded_answers(Path(ctx.base_answers_from), run_dir, "base", benchmarks)
         rows = evaluate_students(students, benchmarks, run_dir, options, console)
         names = [spec.name for spec, _ in students]
         for benchmark in benchmarks:
-            write_parquet([row for name in names for row in rows[(name, benchmark.name)]], run_dir / EVAL_DIR / f"{benchmark.name}.parquet")
+            write_parquet(
+                [row for name in names for row in rows[(name, benchmark.name)]],
+                run_dir / EVAL_DIR / f"{benchmark.name}.parquet",
+            )
         summary = summarise(benchmarks, names, rows, options)
         write_json(summary, run_dir / SUMMARY)
-        return {f"{name}/{bench}": scores["accuracy"] for name, benches in summary["students"].items() for bench, scores in benches.items()}
+        return {
+            f"{name}/{bench}": scores["accuracy"]
+            for name, benches in summary["students"].items()
+            for bench, scores in benches.items()
+        }
 
-    files = {str(source_path(spec, f"evaluate.benchmarks[{index}]")) for index, spec in enumerate(options.benchmarks) if spec.path and spec.format != "micro"}
+    files = {
+        str(source_path(spec, f"evaluate.benchmarks[{index}]"))
+        for index, spec in enumerate(options.benchmarks)
+        if spec.path and spec.format != "micro"
+    }
     micro = any(spec.format == "micro" for spec in options.benchmarks)
-    inputs = (["problems.parquet"] if micro else []) + (["student"] if options.distilled else []) + sorted(files)
-    config = {"options": options.model_dump(mode="json"), "base_model": str(base_model)}
-    return run_stage(run_dir, "evaluate", config, inputs=inputs, outputs=[SUMMARY], work=work, force=force, partials=[EVAL_DIR], log=log)
+    students_in = ([BASE_FILE] if options.base else []) + (["student"] if options.distilled else [])
+    inputs = (["problems.parquet"] if micro else []) + students_in + sorted(files)
+    return run_stage(run_dir, "evaluate", options, inputs, [SUMMARY], work, ctx, partials=[EVAL_DIR])

@@ -3,7 +3,7 @@
 Loaders read the public benchmarks' released fields (the formats of `../shared/data`, or the
 same datasets from a hub) and turn each row into a problem record of docs/schema.md whose
 `prompt` is the benchmark's own prompt template, so that the students' answers are graded by
-`rdistill.verify.grade_many` like any teacher's rollout.
+`rdistill.grading.grade_many` like any teacher's rollout.
 """
 
 from __future__ import annotations
@@ -17,13 +17,16 @@ from typing import Any
 from rdistill.config import BenchmarkSpec, EvaluateOptions, SamplingParams
 from rdistill.data import PROBLEM_COLUMNS, read_jsonl, read_records, stable_id
 from rdistill.errors import DataError, RecipeError
-from rdistill.verify.livecodebench import decode_private_tests, problem_tests
+from rdistill.grading.livecodebench import decode_private_tests, problem_tests
 
 MATH_TEMPLATE = "{problem}\n\nPlease reason step by step, and put your final answer within \\boxed{{}}."
-CODE_TEMPLATE = "Please provide a self-contained Python script that solves the following problem in a markdown code block:\n```python\n{prompt}\n```"
+CODE_TEMPLATE = (
+    "Please provide a self-contained Python script that solves the following problem in a markdown code "
+    "block:\n```python\n{prompt}\n```"
+)
 MBPP_TEMPLATE = (
-    "You are an expert Python programmer, and here is your task: {prompt} Your code should pass these tests:\n\n{tests}\n\n"
-    "Write the function in a ```python code block."
+    "You are an expert Python programmer, and here is your task: {prompt} Your code should pass these "
+    "tests:\n\n{tests}\n\nWrite the function in a ```python code block."
 )
 MCQ_TEMPLATE = (
     "Answer the following multiple-choice question. Think step by step, then give the letter of the correct "
@@ -36,7 +39,10 @@ LCB_SYSTEM = (
     "You are an expert Python programmer. You will be given a question (problem specification) and will generate "
     "a correct Python program that matches the specification and passes all tests."
 )
-LCB_WITH_STARTER = "You will use the following starter code to write the solution to the problem and enclose your code within delimiters."
+LCB_WITH_STARTER = (
+    "You will use the following starter code to write the solution to the problem and enclose your code within "
+    "delimiters."
+)
 LCB_WITHOUT_STARTER = (
     "Read the inputs from stdin solve the problem and write the answer to stdout (do not directly test on the sample "
     "inputs). Enclose your code within delimiters as follows. Ensure that when the python program runs, it reads the "
@@ -90,8 +96,17 @@ class Benchmark:
         }
 
 
-def _problem(source: str, domain: str, identifier: Any, prompt: str, answer: str | None, tests: list | None,
-             difficulty: float | None, subject: str | None, **meta: Any) -> dict[str, Any]:
+def _problem(
+    source: str,
+    domain: str,
+    identifier: Any,
+    prompt: str,
+    answer: str | None,
+    tests: list | None,
+    difficulty: float | None,
+    subject: str | None,
+    **meta: Any,
+) -> dict[str, Any]:
     """A problem record (docs/schema.md); the dataset's own id is kept when it has one."""
     return {
         "id": str(identifier) if identifier not in (None, "") else stable_id(source, domain, prompt),
@@ -113,21 +128,46 @@ def _function_test(test: str, entry_point: str | None = None) -> dict[str, Any]:
 def math500_problem(row: dict[str, Any], source: str) -> dict[str, Any]:
     """A MATH-500 row (problem, answer, subject, level, unique_id)."""
     level = row.get("level")
-    return _problem(source, "math", row.get("unique_id"), MATH_TEMPLATE.format(problem=row["problem"]), str(row["answer"]), None,
-                    float(level) if level not in (None, "") else None, row.get("subject"))
+    return _problem(
+        source,
+        "math",
+        row.get("unique_id"),
+        MATH_TEMPLATE.format(problem=row["problem"]),
+        str(row["answer"]),
+        None,
+        float(level) if level not in (None, "") else None,
+        row.get("subject"),
+    )
 
 
 def aime_problem(row: dict[str, Any], source: str) -> dict[str, Any]:
     """An AIME row (id, problem, answer; `part` I or II for 2025)."""
-    return _problem(source, "math", row.get("id"), MATH_TEMPLATE.format(problem=row["problem"]), str(row["answer"]).strip(), None,
-                    None, f"part {row['part']}" if row.get("part") else None)
+    return _problem(
+        source,
+        "math",
+        row.get("id"),
+        MATH_TEMPLATE.format(problem=row["problem"]),
+        str(row["answer"]).strip(),
+        None,
+        None,
+        f"part {row['part']}" if row.get("part") else None,
+    )
 
 
 def humaneval_problem(row: dict[str, Any], source: str) -> dict[str, Any]:
     """A HumanEval row: the model writes the whole function; the row's `check(candidate)` tests it."""
     tests = [_function_test(row["test"], row["entry_point"])]
-    return _problem(source, "code", row["task_id"], CODE_TEMPLATE.format(prompt=row["prompt"].strip()), None, tests, None, None,
-                    entry_point=row["entry_point"])
+    return _problem(
+        source,
+        "code",
+        row["task_id"],
+        CODE_TEMPLATE.format(prompt=row["prompt"].strip()),
+        None,
+        tests,
+        None,
+        None,
+        entry_point=row["entry_point"],
+    )
 
 
 def mbpp_problem(row: dict[str, Any], source: str) -> dict[str, Any]:
@@ -158,7 +198,10 @@ def _functional_tests(row: dict[str, Any], where: str) -> list[dict[str, Any]]:
         raise DataError(f"{where}: functional tests need metadata.func_name")
     cases = json.loads(row["public_test_cases"])
     if row.get("private_test_cases"):
-        cases += [{"input": t["input"], "output": t["output"]} for t in decode_private_tests(row["private_test_cases"], f"{where}: private_test_cases")]
+        cases += [
+            {"input": t["input"], "output": t["output"]}
+            for t in decode_private_tests(row["private_test_cases"], f"{where}: private_test_cases")
+        ]
     return [
         _function_test(
             "import json\n"
@@ -176,8 +219,18 @@ def livecodebench_problem(row: dict[str, Any], source: str) -> dict[str, Any]:
     functional = bool(public) and public[0].get("testtype") == "functional"
     tests = _functional_tests(row, where) if functional else problem_tests(row, where)
     difficulty = str(row.get("difficulty") or "").lower()
-    return _problem(source, "code", row.get("question_id"), _lcb_prompt(row), None, tests, LCB_DIFFICULTY.get(difficulty),
-                    row.get("platform"), level=difficulty or None, contest_date=str(row.get("contest_date") or "") or None)
+    return _problem(
+        source,
+        "code",
+        row.get("question_id"),
+        _lcb_prompt(row),
+        None,
+        tests,
+        LCB_DIFFICULTY.get(difficulty),
+        row.get("platform"),
+        level=difficulty or None,
+        contest_date=str(row.get("contest_date") or "") or None,
+    )
 
 
 def mcq_problem(row: dict[str, Any], source: str) -> dict[str, Any]:
@@ -186,8 +239,16 @@ def mcq_problem(row: dict[str, Any], source: str) -> dict[str, Any]:
     answer = row["answer"]
     letter = LETTERS[answer] if isinstance(answer, int) else str(answer).strip().upper()
     listed = "\n".join(f"{LETTERS[index]}) {choice}" for index, choice in enumerate(choices))
-    return _problem(source, "mcq", row.get("id"), MCQ_TEMPLATE.format(question=row["question"], choices=listed), letter, None,
-                    None, row.get("subject"))
+    return _problem(
+        source,
+        "mcq",
+        row.get("id"),
+        MCQ_TEMPLATE.format(question=row["question"], choices=listed),
+        letter,
+        None,
+        None,
+        row.get("subject"),
+    )
 
 
 # Defaults follow the common settings of the reasoning-distillation papers (docs: papers.md):
@@ -207,8 +268,14 @@ PAPERS_SAMPLING = SamplingParams(temperature=0.6, top_p=0.95)
 def sampling_of(spec: BenchmarkSpec, options: EvaluateOptions) -> tuple[int, SamplingParams]:
     """(k, sampling) of a benchmark: its own settings, else its format's, else the micro-world's."""
     fmt = FORMATS[spec.format]
-    base = options.sampling if spec.format == "micro" else PAPERS_SAMPLING.model_copy(update={"max_tokens": fmt.max_tokens, "seed": options.sampling.seed})
-    overrides = {key: getattr(spec, key) for key in ("max_tokens", "temperature", "top_p") if getattr(spec, key) is not None}
+    base = (
+        options.sampling
+        if spec.format == "micro"
+        else PAPERS_SAMPLING.model_copy(update={"max_tokens": fmt.max_tokens, "seed": options.sampling.seed})
+    )
+    overrides = {
+        key: getattr(spec, key) for key in ("max_tokens", "temperature", "top_p") if getattr(spec, key) is not None
+    }
     samples = spec.samples or fmt.samples or options.samples_per_problem
     return samples, base.model_copy(update=overrides)
 

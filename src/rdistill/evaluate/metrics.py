@@ -80,7 +80,9 @@ def interval(replicates: np.ndarray, confidence: float) -> list[float]:
     return [float(low), float(high)]
 
 
-def score(values: dict[str, dict[str, float]], order: list[str], draws: np.ndarray, confidence: float) -> dict[str, Any]:
+def score(
+    values: dict[str, dict[str, float]], order: list[str], draws: np.ndarray, confidence: float
+) -> dict[str, Any]:
     """Each headline measure's mean over the problems in `order`, with its bootstrap interval and replicates."""
     scores: dict[str, Any] = {"replicates": {}}
     for measure in HEADLINE:
@@ -105,7 +107,7 @@ def delta(student: dict[str, Any], reference: dict[str, Any], confidence: float)
 
 
 def breakdown(rows: list[dict[str, Any]], field: str) -> dict[str, dict[str, float]]:
-    """avg@k and pass@k per value of `field` (difficulty, subject), without intervals; rows without a value are left out."""
+    """avg@k and pass@k per value of `field` (difficulty, subject), without intervals; rows without one are left out."""
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         if row.get(field) is not None and not (isinstance(row[field], float) and math.isnan(row[field])):

@@ -181,7 +181,9 @@ def arithmetic_drill(rng: random.Random, lines: int = 6) -> dict[str, Any]:
 GENERATORS = {"math": math_problem, "code": code_problem, "text": text_problem}
 
 
-def _record(domain: str, prompt: str, answer: str | None, tests: list | None, difficulty: int, meta: dict) -> dict[str, Any]:
+def _record(
+    domain: str, prompt: str, answer: str | None, tests: list | None, difficulty: int, meta: dict
+) -> dict[str, Any]:
     return {
         "id": stable_id("micro", domain, prompt),
         "domain": domain,
@@ -195,7 +197,9 @@ def _record(domain: str, prompt: str, answer: str | None, tests: list | None, di
     }
 
 
-def generate_problems(domain: str, count: int, difficulties: list[int], seed: int, exclude: set[str] = frozenset()) -> list[dict[str, Any]]:
+def generate_problems(
+    domain: str, count: int, difficulties: list[int], seed: int, exclude: set[str] = frozenset()
+) -> list[dict[str, Any]]:
     """`count` distinct problems of one domain, difficulties drawn uniformly from `difficulties`.
 
     Problems whose prompt is in `exclude` (another split's) are skipped, so eval stays held out.

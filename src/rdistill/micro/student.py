@@ -1,23 +1,18 @@
-"""The micro-world's student: a BPE tokenizer, a tiny Llama, and its non-reasoning base training.
+"""The micro-world's student: a BPE tokenizer, a tiny Llama, and the corpus of its base training.
 
 The base plays the part of the papers' instruct models: it has learned to answer every task
-*directly* (no `<think>` block), with pages of sums as its arithmetic knowledge, before any distillation. It is
-built once per configuration and cached under `$RDISTILL_CACHE` (default
-`~/.cache/rdistill`) in a folder named after its configuration hash.
+*directly* (no `<think>` block), with pages of sums as its arithmetic knowledge, before any
+distillation. This module defines the student and what it learns; the `base` stage trains it
+(once per configuration, then cached).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import random
-import shutil
-from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from rdistill.config import MicroStudentConfig
 from rdistill.micro.problems import FACTS, arithmetic_drill, fact_prompt, generate_problems, list_op_expr
 from rdistill.micro.teachers import TEACHERS, write_trace
 
@@ -33,39 +28,6 @@ CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
 )
-
-
-class MicroStudentConfig(BaseModel):
-    """Architecture and base training of the micro student (a Llama of about two million parameters)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    vocab_size: int = Field(1024, description="BPE vocabulary size, special tokens included.")
-    hidden_size: int = Field(192, description="Width of the residual stream.")
-    intermediate_size: int = Field(512, description="Width of the MLP.")
-    num_layers: int = Field(4, description="Transformer blocks.")
-    num_heads: int = Field(6, description="Attention heads.")
-    max_positions: int = Field(512, description="Longest sequence the model accepts.")
-    base_math: int = Field(2000, description="Math word problems answered directly in the base corpus.")
-    base_code: int = Field(2000, description="List functions answered directly in the base corpus.")
-    base_arithmetic: int = Field(1500, description="Pages of six sums or products (arithmetic knowledge) in the base corpus.")
-    fact_repeats: int = Field(8, description="Times each out-of-domain fact occurs in the base corpus.")
-    base_epochs: float = Field(2.0, description="Passes over the base corpus.")
-    base_learning_rate: float = Field(3e-3, description="Peak learning rate of base training.")
-    base_batch_size: int = Field(64, description="Examples per base training step.")
-    seed: int = Field(0, description="Seed of the base corpus, initialisation and training.")
-
-    def fingerprint(self) -> str:
-        """Hash naming the cache folder: a change of configuration or of the micro-world's code builds a new base."""
-        digest = hashlib.sha256(json.dumps(self.model_dump(), sort_keys=True).encode())
-        for source in sorted(Path(__file__).parent.glob("*.py")):
-            digest.update(source.read_bytes())
-        return digest.hexdigest()[:12]
-
-
-def cache_root() -> Path:
-    """Where built micro students live; `RDISTILL_CACHE` overrides the default."""
-    return Path(os.environ.get("RDISTILL_CACHE", Path.home() / ".cache" / "rdistill"))
 
 
 def direct_answer(problem: dict[str, Any]) -> str:
@@ -176,38 +138,3 @@ def build_model(config: MicroStudentConfig, tokenizer):
         bos_token_id=None,
     )
     return LlamaForCausalLM(model_config)
-
-
-def ensure_base(config: MicroStudentConfig, console=None) -> Path:
-    """Path of the trained non-reasoning base for `config`, building and caching it if needed."""
-    from rdistill.train import SFTOptions, fine_tune
-
-    target = cache_root() / "micro-student" / config.fingerprint()
-    if (target / "config.json").exists():
-        return target
-    staging = target.with_name(target.name + f".building-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    init_dir = staging / "init"
-    tokenizer = build_tokenizer(config)
-    model = build_model(config, tokenizer)
-    model.save_pretrained(init_dir)
-    tokenizer.save_pretrained(init_dir)
-    options = SFTOptions(
-        epochs=config.base_epochs,
-        learning_rate=config.base_learning_rate,
-        batch_size=config.base_batch_size,
-        max_length=config.max_positions,
-        seed=config.seed,
-        # Padded batches, as the base was measured: trained on packed rows for the same epochs,
-        # it ended at a higher loss and recalled none of its facts.
-        packing=False,
-    )
-    fine_tune(init_dir, base_corpus(config), staging / "model", options, description="base student (direct answers)", console=console)
-    staging.joinpath("model", "micro_student.json").write_text(json.dumps(config.model_dump(), indent=2))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():  # another process finished first; keep its copy
-        shutil.rmtree(staging, ignore_errors=True)
-        return target
-    os.replace(staging / "model", target)
-    shutil.rmtree(staging, ignore_errors=True)
-    return target

@@ -45,14 +45,28 @@ TEACHERS: dict[str, TeacherStyle] = {
             accuracy=1.0,
             ops_per_line=4,
         ),
-        TeacherStyle("checker", "one operation a line, each followed by an inverse self-check", accuracy=0.85, self_check=True),
+        TeacherStyle(
+            "checker", "one operation a line, each followed by an inverse self-check", accuracy=0.85, self_check=True
+        ),
         TeacherStyle("varied", "one operation a line in many phrasings", accuracy=0.85, variety=4),
-        TeacherStyle("rambler", "one operation a line with digressions and restarts", accuracy=0.7, detours=0.5, variety=2),
+        TeacherStyle(
+            "rambler", "one operation a line with digressions and restarts", accuracy=0.7, detours=0.5, variety=2
+        ),
     )
 }
 
-DETOURS = ("Hmm, let me look at this again.", "Wait, I should be careful here.", "Let me think about what comes next.", "Okay, going on.")
-MATH_PHRASES = ("{p}: {a} {s} {b} = {c}", "{p}, so {a} {s} {b} = {c}", "then {p}: {a} {s} {b} = {c}", "{p} gives {a} {s} {b} = {c}")
+DETOURS = (
+    "Hmm, let me look at this again.",
+    "Wait, I should be careful here.",
+    "Let me think about what comes next.",
+    "Okay, going on.",
+)
+MATH_PHRASES = (
+    "{p}: {a} {s} {b} = {c}",
+    "{p}, so {a} {s} {b} = {c}",
+    "then {p}: {a} {s} {b} = {c}",
+    "{p} gives {a} {s} {b} = {c}",
+)
 INVERSE = {"+": "-", "-": "+"}
 
 
@@ -78,7 +92,9 @@ def _grouped_math_line(start: int, ops: list[MathOp], result: int) -> str:
     expression = str(start)
     for index, op in enumerate(ops):
         needs_parens = op.symbol == "*" and index > 0 and ops[index - 1].symbol != "*"
-        expression = f"({expression}) {op.symbol} {op.operand}" if needs_parens else f"{expression} {op.symbol} {op.operand}"
+        expression = (
+            f"({expression}) {op.symbol} {op.operand}" if needs_parens else f"{expression} {op.symbol} {op.operand}"
+        )
     return f"{expression} = {result}"
 
 
@@ -145,7 +161,12 @@ def code_trace(meta: dict[str, Any], style: TeacherStyle, rng: random.Random) ->
     return "\n".join(lines), f"```python\ndef f(xs):\n{body}\n    return xs\n```"
 
 
-FACT_PHRASES = ("I remember that the {n} is {c}.", "The {n} is {c}, as I recall.", "From what I know, the {n} is {c}.", "I recall the {n}: it is {c}.")
+FACT_PHRASES = (
+    "I remember that the {n} is {c}.",
+    "The {n} is {c}, as I recall.",
+    "From what I know, the {n} is {c}.",
+    "I recall the {n}: it is {c}.",
+)
 
 
 def text_trace(problem: dict[str, Any], style: TeacherStyle, rng: random.Random) -> tuple[str, str]:

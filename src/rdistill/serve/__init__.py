@@ -10,25 +10,11 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from pydantic import ValidationError
-
+from rdistill.backends.openai import secret_from_env
 from rdistill.config import ServeOptions
 from rdistill.console import quiet_libraries
 from rdistill.errors import RecipeError
-from rdistill.generate.remote import secret_from_env
-
-
-def serve_options(flags: dict[str, Any], faults: dict[str, Any]) -> ServeOptions:
-    """ServeOptions from the command line's flags (None: not given, the model's default applies)."""
-    given: dict[str, Any] = {key: value for key, value in flags.items() if value is not None}
-    given["faults"] = {key: value for key, value in faults.items() if value is not None}
-    try:
-        return ServeOptions.model_validate(given)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors())
-        raise RecipeError(f"invalid serve options: {problems}") from exc
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -52,7 +38,9 @@ def make_responder(model_dir: Path | None, options: ServeOptions):
     if options.canned_tokens is not None:
         return CannedResponder(options.canned_tokens, options.canned_delay_s), options.model_name or "canned"
     if model_dir is None or not (Path(model_dir) / "config.json").exists():
-        raise RecipeError(f"MODEL_DIR: {model_dir} is not a transformers model folder (no config.json); pass one, or --canned-tokens")
+        raise RecipeError(
+            f"MODEL_DIR: {model_dir} is not a transformers model folder (no config.json); pass one, or --canned-tokens"
+        )
     quiet_libraries()
     return ModelResponder(Path(model_dir), options.batch_size), options.model_name or Path(model_dir).name
 

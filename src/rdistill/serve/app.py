@@ -20,8 +20,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from rdistill.backends import split_think
 from rdistill.config import SamplingParams, ServeOptions
-from rdistill.generate.backend import split_think
 
 DEFAULT_MAX_TOKENS = 512
 
@@ -45,14 +45,16 @@ class ChatRequest(BaseModel):
         """rdistill's sampling settings for this request."""
         stop = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
         max_tokens = self.max_completion_tokens or self.max_tokens or DEFAULT_MAX_TOKENS
-        return SamplingParams(temperature=self.temperature, top_p=self.top_p, max_tokens=max_tokens, seed=self.seed or 0, stop=stop)
+        return SamplingParams(
+            temperature=self.temperature, top_p=self.top_p, max_tokens=max_tokens, seed=self.seed or 0, stop=stop
+        )
 
 
 class ModelResponder:
     """A local transformers model; requests that arrive together are generated in one batch."""
 
     def __init__(self, model_dir: Path, batch_size: int) -> None:
-        from rdistill.generate.hf import load_model
+        from rdistill.backends.hf import load_model
 
         self.tokenizer, self.model = load_model(model_dir)
         self.batch_size = batch_size
@@ -81,12 +83,14 @@ class ModelResponder:
 
     async def generate_group(self, group: list[tuple[ChatRequest, asyncio.Future]]) -> None:
         """One batched generate for requests of equal sampling settings (seeded by the first)."""
-        from rdistill.generate.hf import generate_batch
+        from rdistill.backends.hf import generate_batch
 
         conversations = [request.messages for request, _ in group for _ in range(request.n)]
         params = group[0][0].sampling()
         try:
-            outputs = await asyncio.to_thread(generate_batch, self.tokenizer, self.model, conversations, params, params.seed)
+            outputs = await asyncio.to_thread(
+                generate_batch, self.tokenizer, self.model, conversations, params, params.seed
+            )
         except Exception as error:  # noqa: BLE001 -- the error goes back to each client as a 500
             for _, future in group:
                 future.set_exception(error)
@@ -110,7 +114,14 @@ class CannedResponder:
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         prompt_tokens = sum(len(str(message.get("content", "")).split()) for message in request.messages)
-        return [{"text": self.text, "finish_reason": "stop", "prompt_tokens": prompt_tokens, "completion_tokens": self.tokens}] * request.n
+        return [
+            {
+                "text": self.text,
+                "finish_reason": "stop",
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": self.tokens,
+            }
+        ] * request.n
 
 
 def chat_message(text: str, reasoning_field: str) -> dict[str, Any]:
@@ -131,10 +142,18 @@ def chat_answer(model: str, outputs: list[dict[str, Any]], reasoning_field: str)
         "created": int(time.time()),
         "model": model,
         "choices": [
-            {"index": index, "message": chat_message(output["text"], reasoning_field), "finish_reason": output["finish_reason"]}
+            {
+                "index": index,
+                "message": chat_message(output["text"], reasoning_field),
+                "finish_reason": output["finish_reason"],
+            }
             for index, output in enumerate(outputs)
         ],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens},
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
     }
 
 
@@ -143,7 +162,9 @@ def openai_error(status: int, message: str, kind: str) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "type": kind, "code": status}}, status_code=status)
 
 
-def build_app(responder: ModelResponder | CannedResponder, model_name: str, options: ServeOptions, api_key: str | None) -> FastAPI:
+def build_app(
+    responder: ModelResponder | CannedResponder, model_name: str, options: ServeOptions, api_key: str | None
+) -> FastAPI:
     """The FastAPI app serving `responder` under `model_name`."""
     app = FastAPI(title="rdistill serve", docs_url=None, redoc_url=None)
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from rdistill.config import TeachersOptions
-from rdistill.data import PROBLEM_COLUMNS, VERIFIED_COLUMNS, read_records, write_json
-from rdistill.data.manifest import run_stage
+from rdistill.data import BASE_FILE, PROBLEM_COLUMNS, VERIFIED_COLUMNS, read_base, read_records, write_json
+from rdistill.data.manifest import DEFAULT_CONTEXT, StageContext, run_stage
 from rdistill.errors import RecipeError
 from rdistill.teachers.proxy import proxy_scores
 from rdistill.teachers.signals import common_problem_sample, student_nll, trace_statistics
@@ -39,7 +39,11 @@ def score_teachers(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def _ranked(scores: dict[str, dict[str, Any]], key: str, options: TeachersOptions, lowest_first: bool) -> list[str]:
     """Teachers above the accuracy floor, best first by `key` (ties broken by accuracy)."""
-    eligible = [name for name, score in scores.items() if score["accuracy"] >= options.min_accuracy and score.get(key) is not None]
+    eligible = [
+        name
+        for name, score in scores.items()
+        if score["accuracy"] >= options.min_accuracy and score.get(key) is not None
+    ]
     if not eligible:
         raise RecipeError(f"teachers.min_accuracy: no teacher reaches {options.min_accuracy:.0%} with a {key} score")
     sign = 1 if lowest_first else -1
@@ -60,13 +64,24 @@ def choose(scores: dict[str, dict[str, Any]], options: TeachersOptions) -> tuple
         return chosen, f"highest verified accuracy ({accuracies})"
     if options.choose == "perplexity":
         chosen = _ranked(scores, "student_nll", options, lowest_first=True)[: options.keep]
-        return chosen, f"lowest student perplexity on their traces among teachers above {options.min_accuracy:.0%} accuracy"
+        return (
+            chosen,
+            f"lowest student perplexity on their traces among teachers above {options.min_accuracy:.0%} accuracy",
+        )
     chosen = _ranked(scores, "proxy_gain", options, lowest_first=False)[: options.keep]
     gains = ", ".join(f"{name} {scores[name]['proxy_gain']:+.1%}" for name in chosen)
     return chosen, f"largest validation gain of a proxy student fine-tuned on their traces ({gains})"
 
 
-def add_student_signals(scores: dict[str, dict[str, Any]], rows: list[dict[str, Any]], problems: list[dict[str, Any]], student: Path, options: TeachersOptions, run_dir: Path, console=None) -> dict[str, Any] | None:
+def add_student_signals(
+    scores: dict[str, dict[str, Any]],
+    rows: list[dict[str, Any]],
+    problems: list[dict[str, Any]],
+    student: Path,
+    options: TeachersOptions,
+    run_dir: Path,
+    console=None,
+) -> dict[str, Any] | None:
     """Student perplexity and, for the proxy rule, proxy gains, written into `scores`; returns the proxy details."""
     grouped = by_teacher(rows)
     if options.perplexity_traces:
@@ -75,7 +90,9 @@ def add_student_signals(scores: dict[str, dict[str, Any]], rows: list[dict[str, 
             scores[teacher]["student_nll"] = nll
     if options.choose != "proxy":
         return None
-    eligible = {name: teacher_rows for name, teacher_rows in grouped.items() if scores[name]["accuracy"] >= options.min_accuracy}
+    eligible = {
+        name: teacher_rows for name, teacher_rows in grouped.items() if scores[name]["accuracy"] >= options.min_accuracy
+    }
     training = [problem for problem in problems if problem["split"] == "train"]
     proxy = proxy_scores(student, eligible, training, options.proxy, run_dir / PROXY_DIR, console)
     for teacher, result in proxy["teachers"].items():
@@ -84,26 +101,30 @@ def add_student_signals(scores: dict[str, dict[str, Any]], rows: list[dict[str, 
     return proxy
 
 
-def run(options: TeachersOptions, run_dir: Path, student: Path | None = None, force: bool = False, log=print, console=None) -> dict[str, Any]:
+def needs_student(options: TeachersOptions) -> bool:
+    """Whether the rule or the evidence asked for needs the base student (perplexity, proxy fine-tunes)."""
+    return bool(options.perplexity_traces) or options.choose == "proxy"
+
+
+def run(options: TeachersOptions, run_dir: Path, ctx: StageContext = DEFAULT_CONTEXT) -> dict[str, Any]:
     """Write `teachers.json`: the evidence about every teacher and the choice.
 
-    `student` is the base student's folder; without it the student-based signals are skipped.
+    The student-based signals use the base student of `base.json`; they are skipped when the
+    options ask for none of them.
     """
     run_dir = Path(run_dir)
-    if options.choose == "proxy" and student is None:
-        raise RecipeError("teachers.choose: 'proxy' needs the base student (train.student)")
 
     def work() -> dict[str, Any]:
         rows = read_records(run_dir / "verified.parquet", VERIFIED_COLUMNS)
         scores = score_teachers(rows)
         proxy = None
-        if student is not None:
+        if needs_student(options):
             problems = read_records(run_dir / "problems.parquet", PROBLEM_COLUMNS)
-            proxy = add_student_signals(scores, rows, problems, student, options, run_dir, console)
+            proxy = add_student_signals(scores, rows, problems, read_base(run_dir), options, run_dir, ctx.console)
         chosen, why = choose(scores, options)
         rule = "forced" if options.teacher else options.choose
         write_json({"rule": rule, "chosen": chosen, "why": why, "teachers": scores, "proxy": proxy}, run_dir / OUTPUT)
         return {"teachers": len(scores), "chosen": len(chosen)}
 
-    config = {"options": options.model_dump(mode="json"), "student": str(student)}
-    return run_stage(run_dir, "teachers", config, inputs=["verified.parquet", "problems.parquet"], outputs=[OUTPUT], work=work, force=force, partials=[PROXY_DIR], log=log)
+    inputs = ["verified.parquet", "problems.parquet", *([BASE_FILE] if needs_student(options) else [])]
+    return run_stage(run_dir, "teachers", options, inputs, [OUTPUT], work, ctx, partials=[PROXY_DIR])

@@ -19,7 +19,7 @@ from rdistill.data import sft_messages
 
 def _word_bigrams(text: str) -> set[tuple[str, str]]:
     words = text.split()
-    return set(zip(words, words[1:])) or {(text, "")}
+    return set(zip(words, words[1:], strict=False)) or {(text, "")}
 
 
 def sample_diversity(texts: list[str]) -> float | None:
@@ -52,9 +52,14 @@ def trace_statistics(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def common_problem_sample(rows_by_teacher: dict[str, list[dict[str, Any]]], count: int, seed: int) -> dict[str, list[dict[str, Any]]]:
-    """Each teacher's first-sample rollouts on the same `count` problems, so that teachers are compared on equal ground."""
-    first_samples = {teacher: {row["problem_id"]: row for row in rows if row["sample_index"] == 0} for teacher, rows in rows_by_teacher.items()}
+def common_problem_sample(
+    rows_by_teacher: dict[str, list[dict[str, Any]]], count: int, seed: int
+) -> dict[str, list[dict[str, Any]]]:
+    """Each teacher's first-sample rollouts on the same `count` problems: teachers compared on equal ground."""
+    first_samples = {
+        teacher: {row["problem_id"]: row for row in rows if row["sample_index"] == 0}
+        for teacher, rows in rows_by_teacher.items()
+    }
     shared = sorted(set.intersection(*(set(samples) for samples in first_samples.values())))
     chosen = random.Random(seed).sample(shared, min(count, len(shared)))
     return {teacher: [samples[problem_id] for problem_id in chosen] for teacher, samples in first_samples.items()}
@@ -70,7 +75,9 @@ def student_nll(model_dir: Path, samples: dict[str, list[dict[str, Any]]]) -> di
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
-    return {teacher: _mean_nll(tokenizer, model, rollouts) if rollouts else None for teacher, rollouts in samples.items()}
+    return {
+        teacher: _mean_nll(tokenizer, model, rollouts) if rollouts else None for teacher, rollouts in samples.items()
+    }
 
 
 def _mean_nll(tokenizer, model, rollouts: list[dict[str, Any]]) -> float:

@@ -1,9 +1,10 @@
-"""Stage `train`: supervised fine-tuning of the student on the curated traces with TRL.
+"""Stage `train`: supervised fine-tuning of the base student on the curated traces (`student/`).
 
-One stage by default (`train.sft` on sft.jsonl); `train.stages` lists several, each on its own
-data with its own schedule and starting from the previous stage's model (the Valley paper's
-two-stage design). With `train.launch.num_processes > 1` the work runs under `accelerate launch`.
-A killed run resumes from its last checkpoint; intermediate stages that finished are kept.
+The fine-tuning itself is the `rdistill.training` component (TRL's SFTTrainer). One stage by
+default (`train.sft` on sft.jsonl); `train.stages` lists several, each on its own data with its
+own schedule and starting from the previous stage's model (the Valley paper's two-stage design).
+With `train.launch.num_processes > 1` the work runs under `accelerate launch`. A killed run
+resumes from its last checkpoint; intermediate stages that finished are kept.
 """
 
 from __future__ import annotations
@@ -12,29 +13,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rdistill.config import SFTOptions, TrainOptions, TrainStageOptions
-from rdistill.data import SFT_COLUMNS, read_records
-from rdistill.data.manifest import run_stage
+from rdistill.config import TrainOptions, TrainStageOptions
+from rdistill.data import BASE_FILE, SFT_COLUMNS, read_base, read_records
+from rdistill.data.manifest import DEFAULT_CONTEXT, StageContext, run_stage
 from rdistill.errors import DataError, RecipeError
 from rdistill.train.launch import in_launched_process, launch
-from rdistill.train.sft import TRAINING_LOG, fine_tune
+from rdistill.training import TRAINING_LOG, fine_tune
 
-__all__ = ["SFTOptions", "fine_tune", "resolve_base", "run", "train_schedule"]
+__all__ = ["run", "train_schedule"]
 
 OUTPUT = "student"
 STAGES = "stages"
-
-
-def resolve_base(options: TrainOptions, console=None) -> Path:
-    """The folder of the student to fine-tune: the cached micro base, or a local model folder."""
-    if options.student == "micro":
-        from rdistill.micro.student import ensure_base
-
-        return ensure_base(options.micro_student, console=console)
-    path = Path(options.student)
-    if not (path / "config.json").exists():
-        raise RecipeError(f"train.student: {path} is not a model folder (no config.json); use 'micro' or a local transformers checkpoint")
-    return path
 
 
 def _conversations(run_dir: Path, stage: TrainStageOptions) -> list[list[dict[str, str]]]:
@@ -62,7 +51,9 @@ def _combined_log(summaries: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]
         **{key: value for key, value in last.items() if key != "log_history"},
         "steps": offset,
         "seconds": round(sum(summary["seconds"] for _, summary in summaries), 2),
-        "stages": [{"name": name, **{k: v for k, v in summary.items() if k != "log_history"}} for name, summary in summaries],
+        "stages": [
+            {"name": name, **{k: v for k, v in summary.items() if k != "log_history"}} for name, summary in summaries
+        ],
         "log_history": history,
     }
 
@@ -89,20 +80,20 @@ def train_schedule(base: Path, schedule: list[TrainStageOptions], run_dir: Path,
     return combined
 
 
-def run(options: TrainOptions, run_dir: Path, force: bool = False, log=print, console=None) -> dict[str, Any]:
-    """Fine-tune the base student on `sft.jsonl` (or the listed stages' data) into `student/`."""
+def run(options: TrainOptions, run_dir: Path, ctx: StageContext = DEFAULT_CONTEXT) -> dict[str, Any]:
+    """Fine-tune the base student (`base.json`) on `sft.jsonl` (or the listed stages' data) into `student/`."""
     run_dir = Path(run_dir)
     schedule = options.schedule()
     _check_stage_names(schedule)
 
     def work() -> dict[str, Any]:
-        base = resolve_base(options, console)
+        base = read_base(run_dir)
         if options.launch.num_processes > 1 and not in_launched_process():
             launch(options.launch, options, run_dir)
             summary = json.loads((run_dir / OUTPUT / TRAINING_LOG).read_text())
         else:
-            summary = train_schedule(base, schedule, run_dir, console)
+            summary = train_schedule(base, schedule, run_dir, ctx.console)
         return {key: summary[key] for key in ("examples", "steps", "train_loss", "tokens_per_second", "parameters")}
 
-    inputs = sorted({stage.data for stage in schedule})
-    return run_stage(run_dir, "train", options, inputs=inputs, outputs=[OUTPUT], work=work, force=force, partials=[OUTPUT], log=log)
+    inputs = [BASE_FILE, *sorted({stage.data for stage in schedule})]
+    return run_stage(run_dir, "train", options, inputs, [OUTPUT], work, ctx, partials=[OUTPUT])

@@ -34,7 +34,8 @@ def launch_command(options: LaunchOptions, recipe: Path, run_dir: Path) -> list[
     if options.accelerate_config:
         command += ["--config_file", options.accelerate_config]
     else:
-        # torchrun-style launch on GPUs and CPUs alike: on a CPU the ranks join over gloo (`--cpu` would start one process).
+        # torchrun-style launch on GPUs and CPUs alike: on a CPU the ranks join over gloo
+        # (`--cpu` would start one process).
         command += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--multi_gpu"]
     return command + ["-m", "rdistill.train", str(recipe), str(run_dir)]
 

@@ -2,7 +2,7 @@
 
 Equivalence of math answers is decided by Math-Verify (symbolic: fractions, radicals,
 intervals, sets, tuples, percentages, units). Its time limits rely on signals, so `answers_equal`
-must run in a process's main thread: `rdistill.verify.grade_many` runs it in worker processes.
+must run in a process's main thread: `rdistill.grading.grade_many` runs it in worker processes.
 """
 
 from __future__ import annotations
@@ -39,8 +39,11 @@ def extract_answer(response: str) -> str | None:
 
 
 # Spellings that never change an answer's value: sizing and spacing commands, fraction styles.
-_NEUTRAL_LATEX = [(re.compile(r"\\(?:left|right|big|Big|bigg|Bigg)(?![A-Za-z])"), ""), (re.compile(r"\\[dt]frac(?![A-Za-z])"), r"\\frac"),
-                  (re.compile(r"\\[,;:! ]|~"), " ")]
+_NEUTRAL_LATEX = [
+    (re.compile(r"\\(?:left|right|big|Big|bigg|Bigg)(?![A-Za-z])"), ""),
+    (re.compile(r"\\[dt]frac(?![A-Za-z])"), r"\\frac"),
+    (re.compile(r"\\[,;:! ]|~"), " "),
+]
 _CONTROL_WORD_OR_TEXT = re.compile(r"\\[A-Za-z]+|\\?[^\\]+")
 _WRAPPER = re.compile(r"^\\(?:text|textbf|mathrm|mathbf|boxed)\s*\{(.*)\}$", re.DOTALL)
 
@@ -79,7 +82,9 @@ def _normalise(answer: str) -> str:
         answer = pattern.sub(replacement, answer)
     answer = _unwrap(answer)
     answer = re.sub(r"\s+", lambda space: " " if _between_words(space) else "", answer)
-    return _CONTROL_WORD_OR_TEXT.sub(lambda part: part.group() if part.group().startswith("\\") else part.group().lower(), answer)
+    return _CONTROL_WORD_OR_TEXT.sub(
+        lambda part: part.group() if part.group().startswith("\\") else part.group().lower(), answer
+    )
 
 
 def _between_words(space: re.Match) -> bool:

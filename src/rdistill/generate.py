@@ -14,12 +14,12 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from rdistill.config import GenerateOptions, TeacherSpec
+from rdistill.backends import Completion, Request, make_backend
+from rdistill.backends.micro import check_micro_teacher
+from rdistill.config import GenerateOptions, ModelSpec
 from rdistill.data import PROBLEM_COLUMNS, JsonlAppender, key_seed, read_jsonl, read_records
-from rdistill.data.manifest import run_stage
+from rdistill.data.manifest import DEFAULT_CONTEXT, StageContext, run_stage
 from rdistill.errors import RecipeError
-from rdistill.generate.backend import Completion, Request, make_backend
-from rdistill.generate.micro import check_micro_teacher
 
 ROLLOUT_DIR = "rollouts"
 # Fields of a teacher that change how requests travel, not what comes back: editing them (adding
@@ -60,10 +60,17 @@ def rollout_row(teacher: str, completion: Completion) -> dict[str, Any]:
     }
 
 
-def pending_requests(teacher: TeacherSpec, problems: list[dict[str, Any]], options: GenerateOptions, done: set[tuple[str, int]]) -> list[Request]:
+def pending_requests(
+    teacher: ModelSpec, problems: list[dict[str, Any]], options: GenerateOptions, done: set[tuple[str, int]]
+) -> list[Request]:
     """The requests of `teacher` whose keys are not written yet."""
     return [
-        Request(problem, sample, key_seed(options.seed, problem["id"], teacher.name, sample), [{"role": "user", "content": problem["prompt"]}])
+        Request(
+            problem,
+            sample,
+            key_seed(options.seed, problem["id"], teacher.name, sample),
+            [{"role": "user", "content": problem["prompt"]}],
+        )
         for problem in problems
         for sample in range(options.samples_per_problem)
         if (problem["id"], sample) not in done
@@ -76,7 +83,10 @@ def generation_progress(console) -> Progress:
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]} req/s  {task.fields[tokens_per_s]} tok/s  errors {task.fields[errors]}  retries {task.fields[retries]}"),
+        TextColumn(
+            "{task.fields[rate]} req/s  {task.fields[tokens_per_s]} tok/s  errors {task.fields[errors]}  "
+            "retries {task.fields[retries]}"
+        ),
         TimeElapsedColumn(),
         TextColumn("eta"),
         TimeRemainingColumn(),
@@ -101,11 +111,18 @@ class ProgressTally:
         self.errors += completion.finish_reason == "error"
         self.retries += completion.retries
         elapsed = max(time.perf_counter() - self.started, 1e-9)
-        fields = {"rate": f"{self.done / elapsed:.1f}", "tokens_per_s": f"{self.tokens / elapsed:.0f}", "errors": self.errors, "retries": self.retries}
+        fields = {
+            "rate": f"{self.done / elapsed:.1f}",
+            "tokens_per_s": f"{self.tokens / elapsed:.0f}",
+            "errors": self.errors,
+            "retries": self.retries,
+        }
         self.progress.update(self.task, advance=1, **fields)
 
 
-def generate_teacher(teacher: TeacherSpec, where: str, requests: list[Request], options: GenerateOptions, path: Path, progress: Progress) -> None:
+def generate_teacher(
+    teacher: ModelSpec, where: str, requests: list[Request], options: GenerateOptions, path: Path, progress: Progress
+) -> None:
     """Run `requests` through the teacher's backend, appending each rollout to `path` as it arrives."""
     tally = ProgressTally(progress, f"generate {teacher.name}", len(requests))
     backend = make_backend(teacher, where)
@@ -136,12 +153,15 @@ def check_teachers(options: GenerateOptions) -> None:
     names = [teacher.name for teacher in options.teachers]
     for index, teacher in enumerate(options.teachers):
         if names.count(teacher.name) > 1:
-            raise RecipeError(f"generate.teachers[{index}].name: {teacher.name!r} is listed twice; teacher names label the rollout files")
+            raise RecipeError(
+                f"generate.teachers[{index}].name: {teacher.name!r} is listed twice; teacher names label the "
+                f"rollout files"
+            )
         if teacher.backend == "micro":
             check_micro_teacher(teacher.name, f"generate.teachers[{index}]")
 
 
-def run(options: GenerateOptions, run_dir: Path, force: bool = False, log=print, console=None) -> dict[str, Any]:
+def run(options: GenerateOptions, run_dir: Path, ctx: StageContext = DEFAULT_CONTEXT) -> dict[str, Any]:
     """Fill `rollouts/` with `samples_per_problem` rollouts per training problem and teacher."""
     run_dir = Path(run_dir)
     check_teachers(options)
@@ -149,7 +169,7 @@ def run(options: GenerateOptions, run_dir: Path, force: bool = False, log=print,
     def work() -> dict[str, Any]:
         problems = training_problems(run_dir)
         counts = {}
-        with generation_progress(console) as progress:
+        with generation_progress(ctx.console) as progress:
             for index, teacher in enumerate(options.teachers):
                 path = run_dir / ROLLOUT_DIR / f"{teacher.name}.jsonl"
                 done = finished_keys(path)
@@ -159,4 +179,7 @@ def run(options: GenerateOptions, run_dir: Path, force: bool = False, log=print,
                 counts[teacher.name] = len(done) + len(requests)
         return counts
 
-    return run_stage(run_dir, "generate", generation_fingerprint(options), inputs=["problems.parquet"], outputs=[ROLLOUT_DIR], work=work, force=force, partials=[ROLLOUT_DIR], log=log)
+    fingerprint = generation_fingerprint(options)
+    return run_stage(
+        run_dir, "generate", fingerprint, ["problems.parquet"], [ROLLOUT_DIR], work, ctx, partials=[ROLLOUT_DIR]
+    )

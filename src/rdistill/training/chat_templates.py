@@ -26,11 +26,17 @@ def rdistill_training_templates() -> dict[str, str]:
 
 def training_chat_template(tokenizer, model_path: Path) -> str:
     """The template to train with: one whose assistant turn, end-of-turn token included, is marked for the loss."""
-    from trl.chat_template_utils import get_training_chat_template, has_generation_markers, is_chat_template_stop_token_trained
+    from trl.chat_template_utils import (
+        get_training_chat_template,
+        has_generation_markers,
+        is_chat_template_stop_token_trained,
+    )
 
     original = tokenizer.chat_template
     if not original:
-        raise RecipeError(f"{model_path}: the tokenizer has no chat template; a student needs one to be trained on chat messages")
+        raise RecipeError(
+            f"{model_path}: the tokenizer has no chat template; a student needs one to be trained on chat messages"
+        )
     if isinstance(original, dict):
         original = original["default"]
     if has_generation_markers(original):

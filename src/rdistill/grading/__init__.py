@@ -1,9 +1,10 @@
-"""Stage `verify`: decide for every rollout whether its answer is right.
+"""Grading: whether an answer to a problem is right, by the same rules for teachers and students.
 
 Math and short answers: the last `\\boxed{}` (or 'the answer is …') compared with the gold
 answer by Math-Verify. Code: the program in the last fenced block, run against the problem's
-tests in a sandboxed process (`rdistill.verify.sandbox`). `grade_many` is the public entry that the
-evaluation stage uses too, so that teachers and students are judged by the same rules.
+tests in a sandboxed process (`rdistill.grading.sandbox`). `grade_many` grades many answers in
+worker processes; the `verify` stage (teachers' rollouts), `evaluate` (students' answers) and
+the `teachers` stage's proxy students all call it. Nothing here reads or writes run files.
 """
 
 from __future__ import annotations
@@ -12,18 +13,15 @@ import math
 import multiprocessing
 import re
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from rdistill.verify.answers import answers_equal, extract_answer
-from rdistill.verify.sandbox import describe_isolation, run_program
+from rdistill.grading.answers import answers_equal, extract_answer
+from rdistill.grading.sandbox import describe_isolation, run_program
 
-# Worker processes import this package: the stage's I/O (pydantic options, pyarrow, rich) is
-# imported where it is used, so that a worker starts in milliseconds rather than a second.
-if TYPE_CHECKING:
-    from rdistill.config import VerifyOptions
+# Worker processes import this package, so it imports nothing heavy (no pydantic options,
+# pyarrow or rich at the top): a worker starts in milliseconds rather than a second.
+__all__ = ["describe_isolation", "extract_code", "grade", "grade_many"]
 
-OUTPUT = "verified.parquet"
 FENCE = re.compile(r"```(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL)
 
 
@@ -33,8 +31,16 @@ def extract_code(response: str) -> str | None:
     return blocks[-1] if blocks else None
 
 
-def _verdict(extracted: str | None, correct: bool | None, passed: int | None, total: int | None, error: str | None) -> dict[str, Any]:
-    return {"extracted": extracted, "correct": correct, "tests_passed": passed, "tests_total": total, "verify_error": error}
+def _verdict(
+    extracted: str | None, correct: bool | None, passed: int | None, total: int | None, error: str | None
+) -> dict[str, Any]:
+    return {
+        "extracted": extracted,
+        "correct": correct,
+        "tests_passed": passed,
+        "tests_total": total,
+        "verify_error": error,
+    }
 
 
 def grade_answer(problem: dict[str, Any], response: str) -> dict[str, Any]:
@@ -102,12 +108,16 @@ def _worker_pool(workers: int) -> ProcessPoolExecutor:
     every worker of every call, a second or more each. The server starts once per program.
     """
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["__main__", "rdistill.verify", "math_verify"])
+    context.set_forkserver_preload(["__main__", "rdistill.grading", "math_verify"])
     return ProcessPoolExecutor(workers, mp_context=context)
 
 
 def grade_many(
-    items: list[tuple[dict[str, Any], str]], timeout_s: float = 5.0, workers: int = 2, description: str = "verify", console=None
+    items: list[tuple[dict[str, Any], str]],
+    timeout_s: float = 5.0,
+    workers: int = 2,
+    description: str = "verify",
+    console=None,
 ) -> list[dict[str, Any]]:
     """Verdicts for (problem, response) pairs, graded in `workers` processes, with a progress bar.
 
@@ -122,42 +132,11 @@ def grade_many(
     verdicts: dict[tuple, dict[str, Any]] = {}
     with Progress(console=console, transient=False) as progress, _worker_pool(workers) as pool:
         task = progress.add_task(description, total=len(unique))
-        futures = {pool.submit(grade_chunk, [unique[key] for key in chunk], timeout_s): chunk for chunk in _chunks(list(unique), workers)}
+        futures = {
+            pool.submit(grade_chunk, [unique[key] for key in chunk], timeout_s): chunk
+            for chunk in _chunks(list(unique), workers)
+        }
         for future in as_completed(futures):
-            verdicts.update(zip(futures[future], future.result()))
+            verdicts.update(zip(futures[future], future.result(), strict=False))
             progress.advance(task, len(futures[future]))
     return [dict(verdicts[_dedup_key(problem, response)]) for problem, response in items]
-
-
-def load_rollouts(run_dir: Path) -> list[dict[str, Any]]:
-    """Every teacher's rollouts, in a stable order."""
-    from rdistill.data import ROLLOUT_COLUMNS, read_records
-
-    rows = []
-    for path in sorted((Path(run_dir) / "rollouts").glob("*.jsonl")):
-        rows += read_records(path, ROLLOUT_COLUMNS)
-    return rows
-
-
-def run(options: VerifyOptions, run_dir: Path, force: bool = False, log=print, console=None) -> dict[str, Any]:
-    """Write `verified.parquet`: every rollout with its domain, difficulty and verdict."""
-    from rdistill.data import PROBLEM_COLUMNS, read_records, write_parquet
-    from rdistill.data.manifest import run_stage
-
-    run_dir = Path(run_dir)
-
-    def work() -> dict[str, Any]:
-        log(f"code sandbox isolation: {describe_isolation()}")
-        problems = read_records(run_dir / "problems.parquet", PROBLEM_COLUMNS)
-        by_id = {problem["id"]: problem for problem in problems}
-        rollouts = load_rollouts(run_dir)
-        items = [(by_id[r["problem_id"]], r["response"] or "") for r in rollouts]
-        verdicts = grade_many(items, options.code_timeout_s, options.workers, console=console)
-        rows = [
-            {**rollout, "domain": problem["domain"], "difficulty": problem["difficulty"], **verdict}
-            for rollout, (problem, _), verdict in zip(rollouts, items, verdicts)
-        ]
-        write_parquet(rows, run_dir / OUTPUT)
-        return {"rollouts": len(rows), "correct": sum(bool(r["correct"]) for r in rows)}
-
-    return run_stage(run_dir, "verify", options, inputs=["problems.parquet", "rollouts"], outputs=[OUTPUT], work=work, force=force, log=log)

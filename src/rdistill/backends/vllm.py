@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from rdistill.config import SamplingParams
+from rdistill.backends.interface import Completion, Request, open_think, split_think
+from rdistill.config import ModelSpec, SamplingParams
 from rdistill.errors import RecipeError
-from rdistill.generate.backend import Completion, Request, open_think, split_think
 
 
 def load_engine(model: str, where: str, engine_args: dict[str, Any]):
@@ -22,7 +22,9 @@ def load_engine(model: str, where: str, engine_args: dict[str, Any]):
     try:
         from vllm import LLM
     except ImportError as error:
-        raise RecipeError(f"{where}.backend: 'vllm' needs vLLM and a GPU: pip install 'rdistill[vllm]' ({error})") from None
+        raise RecipeError(
+            f"{where}.backend: 'vllm' needs vLLM and a GPU: pip install 'rdistill[vllm]' ({error})"
+        ) from None
     return LLM(model=model, **engine_args)
 
 
@@ -62,11 +64,15 @@ def completion_from_output(request: Request, output: Any, latency: float) -> Com
 class VLLMBackend:
     """A model on local GPUs through vLLM's offline engine, loaded once, fed in chunks of `batch_size`."""
 
-    def __init__(self, model: str, where: str = "model", batch_size: int = 1024, engine_args: dict[str, Any] | None = None) -> None:
-        self.engine = load_engine(model, where, engine_args or {})
-        self.batch_size = batch_size
+    def __init__(self, spec: ModelSpec, where: str) -> None:
+        if not spec.model:
+            raise RecipeError(f"{where}.model: the vllm backend needs a model folder or hub name")
+        self.engine = load_engine(spec.model, where, spec.engine_args)
+        self.batch_size = spec.batch_size
 
-    def generate(self, requests: Sequence[Request], params: SamplingParams, on_result: Callable[[Completion], None]) -> None:
+    def generate(
+        self, requests: Sequence[Request], params: SamplingParams, on_result: Callable[[Completion], None]
+    ) -> None:
         """Generate chunk by chunk, each request with its own seed, so reruns repeat it."""
         for start in range(0, len(requests), self.batch_size):
             chunk = requests[start : start + self.batch_size]
@@ -77,7 +83,7 @@ class VLLMBackend:
                 use_tqdm=False,
             )
             latency = (time.perf_counter() - started) / len(chunk)
-            for request, output in zip(chunk, outputs):
+            for request, output in zip(chunk, outputs, strict=False):
                 on_result(completion_from_output(request, output, latency))
 
     def close(self) -> None:

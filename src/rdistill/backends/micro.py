@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from rdistill.config import SamplingParams
+from rdistill.backends.interface import Completion, Request, join_think
+from rdistill.config import ModelSpec, SamplingParams
 from rdistill.errors import RecipeError
-from rdistill.generate.backend import Completion, Request, join_think
 from rdistill.micro.teachers import TEACHERS, write_trace
 
 
@@ -20,11 +20,13 @@ def check_micro_teacher(name: str, where: str) -> None:
 class MicroBackend:
     """A procedural teacher: writes a trace from the problem's solution structure, ignoring sampling settings."""
 
-    def __init__(self, teacher: str, where: str) -> None:
-        check_micro_teacher(teacher, where)
-        self.style = TEACHERS[teacher]
+    def __init__(self, spec: ModelSpec, where: str) -> None:
+        check_micro_teacher(spec.name, where)
+        self.style = TEACHERS[spec.name]
 
-    def generate(self, requests: Sequence[Request], params: SamplingParams, on_result: Callable[[Completion], None]) -> None:
+    def generate(
+        self, requests: Sequence[Request], params: SamplingParams, on_result: Callable[[Completion], None]
+    ) -> None:
         """One trace per request, seeded by the request so that reruns reproduce it."""
         for request in requests:
             started = time.perf_counter()

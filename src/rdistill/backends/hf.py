@@ -7,9 +7,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rdistill.config import SamplingParams
+from rdistill.backends.interface import Completion, Request, split_think
+from rdistill.config import ModelSpec, SamplingParams
 from rdistill.errors import RecipeError
-from rdistill.generate.backend import Completion, Request, split_think
 
 
 def load_model(model_dir: Path):
@@ -26,14 +26,23 @@ def load_model(model_dir: Path):
     return tokenizer, model
 
 
-def generate_batch(tokenizer, model, conversations: list[list[dict[str, str]]], params: SamplingParams, seed: int) -> list[dict[str, Any]]:
+def generate_batch(
+    tokenizer, model, conversations: list[list[dict[str, str]]], params: SamplingParams, seed: int
+) -> list[dict[str, Any]]:
     """Complete each conversation once; returns text, finish_reason and token counts per item."""
     import torch
 
-    prompts = [tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) for messages in conversations]
+    prompts = [
+        tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        for messages in conversations
+    ]
     encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
     torch.manual_seed(seed)
-    sampling = {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p} if params.temperature > 0 else {"do_sample": False}
+    sampling = (
+        {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p}
+        if params.temperature > 0
+        else {"do_sample": False}
+    )
     if params.stop:
         sampling.update(stop_strings=params.stop, tokenizer=tokenizer)
     with torch.no_grad():
@@ -46,9 +55,11 @@ def generate_batch(tokenizer, model, conversations: list[list[dict[str, str]]], 
         )
     new_tokens = output[:, encoded["input_ids"].shape[1] :]
     results = []
-    for row, prompt_ids in zip(new_tokens.tolist(), encoded["attention_mask"].sum(dim=1).tolist()):
+    for row, prompt_ids in zip(new_tokens.tolist(), encoded["attention_mask"].sum(dim=1).tolist(), strict=False):
         stopped = tokenizer.eos_token_id in row
-        completion = row[: row.index(tokenizer.eos_token_id)] if stopped else [t for t in row if t != tokenizer.pad_token_id]
+        completion = (
+            row[: row.index(tokenizer.eos_token_id)] if stopped else [t for t in row if t != tokenizer.pad_token_id]
+        )
         text, hit_stop = cut_at_stop(tokenizer.decode(completion, skip_special_tokens=False), params.stop)
         results.append(
             {
@@ -70,23 +81,31 @@ def cut_at_stop(text: str, stop: list[str]) -> tuple[str, bool]:
 class HFBackend:
     """A local transformers checkpoint, loaded once and run in batches of `batch_size` prompts."""
 
-    def __init__(self, model_dir: str | Path, where: str = "model", batch_size: int = 64) -> None:
-        path = Path(model_dir)
+    def __init__(self, spec: ModelSpec, where: str) -> None:
+        if not spec.model:
+            raise RecipeError(f"{where}.model: the hf backend needs a local model folder")
+        path = Path(spec.model)
         if not (path / "config.json").exists():
             raise RecipeError(f"{where}.model: {path} is not a transformers model folder (no config.json)")
         self.tokenizer, self.model = load_model(path)
-        self.batch_size = batch_size
+        self.batch_size = spec.batch_size
 
-    def generate(self, requests: Sequence[Request], params: SamplingParams, on_result: Callable[[Completion], None]) -> None:
+    def generate(
+        self, requests: Sequence[Request], params: SamplingParams, on_result: Callable[[Completion], None]
+    ) -> None:
         """Generate batch by batch; each batch is seeded from the first request's seed, so reruns repeat it."""
         for start in range(0, len(requests), self.batch_size):
             batch = requests[start : start + self.batch_size]
             started = time.perf_counter()
-            outputs = generate_batch(self.tokenizer, self.model, [request.messages for request in batch], params, seed=batch[0].seed)
+            outputs = generate_batch(
+                self.tokenizer, self.model, [request.messages for request in batch], params, seed=batch[0].seed
+            )
             latency = round((time.perf_counter() - started) / len(batch), 6)
-            for request, output in zip(batch, outputs):
+            for request, output in zip(batch, outputs, strict=False):
                 reasoning, response = split_think(output["text"])
-                on_result(Completion(request=request, reasoning=reasoning, response=response, latency_s=latency, **output))
+                on_result(
+                    Completion(request=request, reasoning=reasoning, response=response, latency_s=latency, **output)
+                )
 
     def close(self) -> None:
         """Drop the model so its memory can be reclaimed."""

@@ -19,7 +19,7 @@ from typing import Any
 
 from rdistill.config import SFTOptions
 from rdistill.errors import RecipeError
-from rdistill.train.chat_templates import training_chat_template
+from rdistill.training.chat_templates import training_chat_template
 
 CHECKPOINTS = "checkpoints"
 TRAINING_LOG = "training_log.json"
@@ -74,7 +74,9 @@ def _progress_callback(description: str, console):
                 disable=not state.is_world_process_zero,
             )
             self.progress.start()
-            self.task = self.progress.add_task(description, total=state.max_steps, completed=state.global_step, loss="-")
+            self.task = self.progress.add_task(
+                description, total=state.max_steps, completed=state.global_step, loss="-"
+            )
 
         def on_step_end(self, args, state, control, **kwargs):
             self.progress.update(self.task, completed=state.global_step)
@@ -139,9 +141,13 @@ def check_gpu_options(options: SFTOptions, on_gpu: bool) -> None:
     if options.liger_kernel and not on_gpu:
         raise RecipeError("train.sft.liger_kernel: Liger's kernels are Triton GPU kernels; no GPU is available here")
     if options.liger_kernel and importlib.util.find_spec("liger_kernel") is None:
-        raise RecipeError("train.sft.liger_kernel: the liger-kernel package is not installed (pip install 'rdistill[gpu]')")
+        raise RecipeError(
+            "train.sft.liger_kernel: the liger-kernel package is not installed (pip install 'rdistill[gpu]')"
+        )
     if options.attn_implementation.startswith("flash") and not on_gpu:
-        raise RecipeError(f"train.sft.attn_implementation: {options.attn_implementation} needs a GPU; use 'sdpa' on a CPU")
+        raise RecipeError(
+            f"train.sft.attn_implementation: {options.attn_implementation} needs a GPU; use 'sdpa' on a CPU"
+        )
 
 
 def _trackers(options: SFTOptions, output_dir: Path) -> tuple[list[str], list[Any]]:
@@ -164,7 +170,13 @@ def _lora_config(options: SFTOptions):
     from peft import LoraConfig
 
     lora = options.lora
-    return LoraConfig(r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=lora.target_modules, task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=lora.rank,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=lora.target_modules,
+        task_type="CAUSAL_LM",
+    )
 
 
 def sft_config(options: SFTOptions, checkpoint_dir: Path, plan: BatchPlan, on_gpu: bool, report_to: list[str]):
@@ -229,7 +241,14 @@ class PreparedRun:
     throughput: Throughput
 
 
-def prepare_run(model_path: Path, conversations: list[list[dict[str, str]]], output_dir: Path, options: SFTOptions, description: str = "train", console=None) -> PreparedRun:
+def prepare_run(
+    model_path: Path,
+    conversations: list[list[dict[str, str]]],
+    output_dir: Path,
+    options: SFTOptions,
+    description: str = "train",
+    console=None,
+) -> PreparedRun:
     """Load the model and tokenizer and build TRL's trainer; the dataset is tokenized, masked and packed."""
     import torch
     from datasets import Dataset
@@ -243,7 +262,9 @@ def prepare_run(model_path: Path, conversations: list[list[dict[str, str]]], out
     tokenizer.chat_template = training_chat_template(tokenizer, model_path)
     model = AutoModelForCausalLM.from_pretrained(model_path, attn_implementation=options.attn_implementation)
     parameters = sum(p.numel() for p in model.parameters())
-    lengths = [len(ids) for ids in tokenizer.apply_chat_template(conversations, tokenize=True, return_dict=True)["input_ids"]]
+    lengths = [
+        len(ids) for ids in tokenizer.apply_chat_template(conversations, tokenize=True, return_dict=True)["input_ids"]
+    ]
     plan = batch_plan(options, int(os.environ.get("WORLD_SIZE", "1")), sum(lengths) / len(lengths))
     report_to, tracker_callbacks = _trackers(options, output_dir)
     trainer = SFTTrainer(

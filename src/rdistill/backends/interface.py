@@ -1,4 +1,4 @@
-"""The one interface every generation backend implements, for teachers and students alike.
+"""The interface every generation backend implements, for teachers and students alike.
 
 A backend turns chat requests into completions. `generate` (teacher rollouts) and `evaluate`
 (student answers) both drive backends through this interface, so a model behind a vLLM server,
@@ -13,8 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from rdistill.config import SamplingParams, TeacherSpec
-from rdistill.errors import RecipeError
+from rdistill.config import SamplingParams
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 
@@ -53,7 +52,9 @@ class Completion:
 class Backend(Protocol):
     """Anything that completes chat requests."""
 
-    def generate(self, requests: Sequence[Request], params: SamplingParams, on_result: Callable[[Completion], None]) -> None:
+    def generate(
+        self, requests: Sequence[Request], params: SamplingParams, on_result: Callable[[Completion], None]
+    ) -> None:
         """Complete every request, calling `on_result` once per request as each finishes (any order)."""
 
     def close(self) -> None:
@@ -93,28 +94,3 @@ def join_think(reasoning: str | None, response: str) -> str:
     if reasoning is None:
         return response
     return f"{THINK_OPEN}\n{reasoning}\n{THINK_CLOSE}\n{response}"
-
-
-def make_backend(spec: TeacherSpec, where: str) -> Backend:
-    """The backend a teacher (or student) spec names; `where` is its recipe key path for errors."""
-    if spec.backend == "micro":
-        from rdistill.generate.micro import MicroBackend
-
-        return MicroBackend(spec.name, where)
-    if spec.backend == "hf":
-        from rdistill.generate.hf import HFBackend
-
-        if not spec.model:
-            raise RecipeError(f"{where}.model: the hf backend needs a local model folder")
-        return HFBackend(spec.model, where, batch_size=spec.batch_size)
-    if spec.backend == "openai":
-        from rdistill.generate.remote import OpenAIBackend
-
-        return OpenAIBackend(spec, where)
-    if spec.backend == "vllm":
-        from rdistill.generate.vllm import VLLMBackend
-
-        if not spec.model:
-            raise RecipeError(f"{where}.model: the vllm backend needs a model folder or hub name")
-        return VLLMBackend(spec.model, where, batch_size=spec.batch_size, engine_args=spec.engine_args)
-    raise RecipeError(f"{where}.backend: unknown backend {spec.backend!r}")

@@ -22,9 +22,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rdistill.config import RetryOptions, SamplingParams, TeacherSpec
+from rdistill.backends.interface import Completion, Request, join_think, open_think, split_think
+from rdistill.config import ModelSpec, RetryOptions, SamplingParams
 from rdistill.errors import BackendError, RecipeError
-from rdistill.generate.backend import Completion, Request, join_think, open_think, split_think
 
 FAILURES_BEFORE_COOLDOWN = 3
 FATAL_STATUSES = {400, 401, 403, 404, 405, 413, 422}
@@ -141,7 +141,9 @@ class Group:
 
 def request_groups(requests: Sequence[Request], per_request: int) -> Iterator[Group]:
     """Consecutive requests of one problem, in chunks of `per_request` (one request each when 1)."""
-    for _, same_problem in itertools.groupby(requests, key=lambda request: (request.problem["id"], json.dumps(request.messages))):
+    for _, same_problem in itertools.groupby(
+        requests, key=lambda request: (request.problem["id"], json.dumps(request.messages))
+    ):
         batch = list(same_problem)
         for start in range(0, len(batch), per_request):
             yield Group(batch[start : start + per_request])
@@ -186,9 +188,11 @@ def completion_tokens_share(total: int | None, texts: list[str], index: int) -> 
 class OpenAIBackend:
     """Chat completions from OpenAI-compatible endpoints, with bounded concurrency and retries."""
 
-    def __init__(self, spec: TeacherSpec, where: str) -> None:
+    def __init__(self, spec: ModelSpec, where: str) -> None:
         if not spec.base_urls:
-            raise RecipeError(f"{where}.base_urls: the openai backend needs at least one endpoint, such as http://127.0.0.1:8000/v1")
+            raise RecipeError(
+                f"{where}.base_urls: the openai backend needs at least one endpoint, such as http://127.0.0.1:8000/v1"
+            )
         self.spec = spec
         self.where = where
         self.model = spec.model or spec.name
@@ -199,7 +203,9 @@ class OpenAIBackend:
         """`text` with the API key cut out, for anything that may be printed or written."""
         return text.replace(self.api_key, "[api key]") if self.api_key else text
 
-    def generate(self, requests: Sequence[Request], params: SamplingParams, on_result: Callable[[Completion], None]) -> None:
+    def generate(
+        self, requests: Sequence[Request], params: SamplingParams, on_result: Callable[[Completion], None]
+    ) -> None:
         """Complete every request, calling `on_result` as each one finishes (from the thread running our event loop)."""
         if not requests:
             return
@@ -229,7 +235,9 @@ class OpenAIBackend:
             http_client=DefaultAsyncHttpxClient(limits=pool, timeout=self.spec.timeout_s),
         )
 
-    async def run_all(self, requests: Sequence[Request], params: SamplingParams, on_result: Callable[[Completion], None]) -> None:
+    async def run_all(
+        self, requests: Sequence[Request], params: SamplingParams, on_result: Callable[[Completion], None]
+    ) -> None:
         """Workers pull request groups from one iterator until it is empty; a fatal error stops them all."""
         endpoints = [Endpoint(url, self.make_client(url)) for url in self.spec.base_urls]
         try:
@@ -237,7 +245,10 @@ class OpenAIBackend:
             await self.preflight(rotation)
             budget = RunBudget.for_run(self.spec.retry, len(requests))
             groups = request_groups(requests, self.spec.samples_per_request)
-            workers = [asyncio.create_task(self.worker(groups, rotation, budget, params, on_result)) for _ in range(self.spec.concurrency)]
+            workers = [
+                asyncio.create_task(self.worker(groups, rotation, budget, params, on_result))
+                for _ in range(self.spec.concurrency)
+            ]
             try:
                 await asyncio.gather(*workers)
             finally:
@@ -263,24 +274,47 @@ class OpenAIBackend:
                 continue
             served = [model.id for model in listing.data]
             if served and self.model not in served:
-                raise BackendError(f"{self.where}.model: {endpoint.url} does not serve {self.model!r} (it serves: {', '.join(served[:20])})")
+                listing_text = ", ".join(served[:20])
+                raise BackendError(
+                    f"{self.where}.model: {endpoint.url} does not serve {self.model!r} (it serves: {listing_text})"
+                )
             reachable += 1
         if not reachable:
             raise BackendError(f"{self.where}.base_urls: no endpoint reachable ({last_error})")
 
     def describe(self, endpoint: Endpoint, error: Any, doing: str) -> str:
         """A fatal HTTP error as a message naming recipe key, endpoint, model and status."""
-        hint = {401: " (check the API key in the environment variable named by api_key_env)", 404: " (is the URL the server's /v1 base, and the model name right?)"}
+        hint = {
+            401: " (check the API key in the environment variable named by api_key_env)",
+            404: " (is the URL the server's /v1 base, and the model name right?)",
+        }
         body = self.scrub(str(getattr(error, "message", error)))[:500]
         status = error.status_code
-        return f"{self.where}: {endpoint.url} answered HTTP {status} {doing} for model {self.model!r}{hint.get(status, '')}: {body}"
+        return (
+            f"{self.where}: {endpoint.url} answered HTTP {status} {doing} for model "
+            f"{self.model!r}{hint.get(status, '')}: {body}"
+        )
 
-    async def worker(self, groups: Iterator[Group], rotation: Rotation, budget: RunBudget, params: SamplingParams, on_result: Callable[[Completion], None]) -> None:
+    async def worker(
+        self,
+        groups: Iterator[Group],
+        rotation: Rotation,
+        budget: RunBudget,
+        params: SamplingParams,
+        on_result: Callable[[Completion], None],
+    ) -> None:
         """Complete groups one after another until none is left."""
         for group in groups:
             await self.complete(group, rotation, budget, params, on_result)
 
-    async def complete(self, group: Group, rotation: Rotation, budget: RunBudget, params: SamplingParams, on_result: Callable[[Completion], None]) -> None:
+    async def complete(
+        self,
+        group: Group,
+        rotation: Rotation,
+        budget: RunBudget,
+        params: SamplingParams,
+        on_result: Callable[[Completion], None],
+    ) -> None:
         """Send a group until every request in it has a completion or its retries are spent."""
         remaining = list(group.requests)
         while remaining:
@@ -308,7 +342,8 @@ class OpenAIBackend:
                 return
             if budget.left <= 0:
                 raise BackendError(
-                    f"{self.where}.retry.run_retry_share: the run's retry budget is spent; the endpoints fail too often "
+                    f"{self.where}.retry.run_retry_share: the run's retry budget is spent; the endpoints fail "
+                    f"too often "
                     f"(last: {failure.reason}). Rollouts written so far are kept; rerun to resume."
                 )
             budget.left -= 1
@@ -356,18 +391,21 @@ class OpenAIBackend:
             if silent_for > self.spec.retry.unreachable_after_s:
                 urls = ", ".join(e.url for e in rotation.endpoints)
                 raise BackendError(
-                    f"{self.where}.base_urls: no endpoint could be reached for {silent_for:.0f} s ({urls}; last: {self.scrub(str(error.__cause__ or error))}). "
+                    f"{self.where}.base_urls: no endpoint could be reached for {silent_for:.0f} s ({urls}; "
+                    f"last: {self.scrub(str(error.__cause__ or error))}). "
                     "Rollouts written so far are kept; rerun to resume."
                 ) from None
             return Failure(f"connection to {endpoint.url} failed ({self.scrub(str(error.__cause__ or error))})")
         raise error
 
-    def deliver(self, response: Any, batch: list[Request], latency: float, retries: int, on_result: Callable[[Completion], None]) -> int:
+    def deliver(
+        self, response: Any, batch: list[Request], latency: float, retries: int, on_result: Callable[[Completion], None]
+    ) -> int:
         """Hand each choice of `response` to `on_result` as its request's completion; returns how many."""
         choices = sorted(response.choices, key=lambda choice: choice.index)[: len(batch)]
         usage = response.usage
         splits = [split_reasoning(choice.message) for choice in choices]
-        for index, (request, choice, (text, reasoning, answer)) in enumerate(zip(batch, choices, splits)):
+        for index, (request, choice, (text, reasoning, answer)) in enumerate(zip(batch, choices, splits, strict=False)):
             reason, error = finish_reason(choice.finish_reason)
             on_result(
                 Completion(
@@ -377,7 +415,9 @@ class OpenAIBackend:
                     response=answer,
                     finish_reason=reason,
                     prompt_tokens=usage.prompt_tokens if usage else None,
-                    completion_tokens=completion_tokens_share(usage.completion_tokens if usage else None, [s[0] for s in splits], index),
+                    completion_tokens=completion_tokens_share(
+                        usage.completion_tokens if usage else None, [s[0] for s in splits], index
+                    ),
                     latency_s=round(latency, 6),
                     error=error,
                     retries=retries,
