@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from helpers import DATA, MATH_FILES, disguises, math_problems  # noqa: E402
 from rdistill.config import DecontaminateOptions, DedupOptions  # noqa: E402
 from rdistill.curate.decontaminate import BenchmarkIndex, read_benchmark_file  # noqa: E402
-from rdistill.curate.dedup import jaccard, near_duplicates, shingle_hashes  # noqa: E402
+from rdistill.similarity.minhash import jaccard, near_duplicates, shingle_hashes  # noqa: E402
 
 
 def clean_sentences() -> list[str]:

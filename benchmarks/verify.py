@@ -11,15 +11,22 @@
   against one fresh Python process per test case, as LiveCodeBench's evaluator does, both two
   at a time.
 - per-test overhead: the marginal cost of one more test in a solution's run.
+- with `--executor ray`: the same code items, batched as `grade_many` batches them, graded by
+  the Ray executor (two actors on a local Ray instance, whose own start is timed apart) and by
+  the local pool (two processes), alternately `--repeats` times (medians): cases per second with
+  the workers' start-up, the ratio once both are started, and the scheduling cost of one batch
+  on each, from batches with nothing in them.
 
-Usage: python benchmarks/verify.py [--data ../shared/data] [--code-problems N]
+Usage: python benchmarks/verify.py [--data ../shared/data] [--code-problems N] [--executor ray] [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,8 +34,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from rdistill.grading import grade_many
+from rdistill.grading import _chunks, grade_chunk, grade_many
 from rdistill.grading.answers import quick_verdict
+from rdistill.grading.executors import make_executor
 from rdistill.grading.sandbox import isolation, run_program
 
 
@@ -146,6 +154,58 @@ def rdistill_code(items: list[tuple[dict, str]]) -> float:
     return time.perf_counter() - started
 
 
+WARM_UP = (
+    {
+        "id": "warm-up",
+        "domain": "code",
+        "tests": [{"input": None, "output": None, "entry_point": None, "test": "pass"}],
+    },
+    "x = 1",
+)
+
+
+def executor_run(executor: str, items: list[tuple[dict, str]], empty_batches: int = 400) -> dict[str, float]:
+    """One executor on the code items, batched as `grade_many` batches them; seconds of each phase.
+
+    `start`: until every worker has graded one trivial solution (processes or actors started,
+    sandbox probed, harness warm); `grading`: the items' batches after that; `batch`: a worker's
+    time per empty batch afterwards, i.e. scheduling and the round trip alone.
+    """
+    work, workers = functools.partial(grade_chunk, timeout_s=60), 2
+    graded = [(problem, f"```python\n{program}\n```") for problem, program in items]
+    keys = [(problem["id"], index) for index, (problem, _) in enumerate(graded)]
+    batches = [[graded[index] for _, index in chunk] for chunk in _chunks(keys, workers)]
+    warm_up = [[(WARM_UP[0], f"```python\n{WARM_UP[1]}\n```")]] * workers
+    started = time.perf_counter()
+    with make_executor(executor, workers, None, False, lambda line: None) as pool:
+        list(pool.map(work, warm_up))
+        ready = time.perf_counter()
+        verdicts = [verdict for _, results in pool.map(work, batches) for verdict in results]
+        graded_at = time.perf_counter()
+        list(pool.map(work, [[]] * empty_batches))
+        batch = (time.perf_counter() - graded_at) * workers / empty_batches
+    assert len(verdicts) == len(graded) and all(v["correct"] for v in verdicts)
+    return {"start": ready - started, "grading": graded_at - ready, "batch": batch}
+
+
+def ray_against_local(items: list[tuple[dict, str]], repeats: int) -> dict[str, dict[str, float]]:
+    """Per executor, the median of each phase over `repeats` runs on the same items, local and Ray alternately."""
+    from rdistill.cluster import ray_session
+
+    started = time.perf_counter()
+    with ray_session(None, 2, "benchmark"):
+        init = time.perf_counter() - started
+        runs: dict[str, list[dict[str, float]]] = {"local": [], "ray": []}
+        for _ in range(repeats):
+            for executor in runs:
+                runs[executor].append(executor_run(executor, items))
+    medians = {
+        executor: {phase: statistics.median(run[phase] for run in done) for phase in done[0]}
+        for executor, done in runs.items()
+    }
+    return medians | {"init": {"start": init}}
+
+
 def per_test_overhead(tests: int = 41, repeats: int = 10) -> float:
     trivial = [{"input": None, "output": None, "entry_point": None, "test": "pass"}]
 
@@ -167,6 +227,10 @@ def main() -> None:
     parser.add_argument(
         "--code-problems", type=int, default=None, help="code problems to run (default: all of MBPP, then HumanEval)"
     )
+    parser.add_argument(
+        "--executor", choices=["local", "ray"], default="local", help="ray: also compare the Ray executor's code rate"
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="alternate local and Ray runs (--executor ray)")
     args = parser.parse_args()
     print(
         f"sandbox isolation: {isolation()}; 1-minute load average at start: {os.getloadavg()[0]:.1f} on "
@@ -183,6 +247,7 @@ def main() -> None:
     cases = sum(len(problem["tests"]) for problem, _ in items)
     baseline_code, ours_code = fresh_process_per_test(items), rdistill_code(items)
     overhead = per_test_overhead()
+    ray = ray_against_local(items, args.repeats) if args.executor == "ray" else None
 
     print(
         f"math pairs: {len(pairs)} ({len(symbolic)} not settled by spelling), code test cases: {cases} "
@@ -198,6 +263,20 @@ def main() -> None:
     print(f"rdistill_code_cases_per_s: {cases / ours_code:.1f}")
     print(f"code_speedup: {baseline_code / ours_code:.2f}")
     print(f"per_test_overhead_ms: {1000 * overhead:.1f}")
+    if ray is not None:
+        local, remote = ray["local"], ray["ray"]
+        print(
+            f"Ray executor: a local Ray instance (started in {ray['init']['start']:.1f} s, not counted), 2 workers; "
+            f"medians of {args.repeats} alternate runs. Start-up (workers ready and warm): local "
+            f"{local['start']:.2f} s, Ray {remote['start']:.2f} s"
+        )
+        whole = {name: cases / (run["start"] + run["grading"]) for name, run in (("local", local), ("ray", remote))}
+        print(f"local_pool_code_cases_per_s: {whole['local']:.1f}")
+        print(f"ray_code_cases_per_s: {whole['ray']:.1f}")
+        print(f"ray_vs_local_started_workers: {local['grading'] / remote['grading']:.2f}")
+        print(f"local_batch_overhead_ms: {1000 * local['batch']:.2f}")
+        print(f"ray_batch_overhead_ms: {1000 * remote['batch']:.2f}")
+        print(f"ray_vs_local: {whole['ray'] / whole['local']:.2f}")
 
 
 if __name__ == "__main__":

@@ -43,7 +43,15 @@ def tiny_recipe_dict(run_dir: Path) -> dict:
     return {
         "name": "tiny",
         "run_dir": str(run_dir),
-        "problems": {"micro": {"math": 40, "code": 30, "eval_per_domain": 8, "difficulties": [1, 2]}},
+        "problems": {
+            "micro": {
+                "math": 40,
+                "code": 30,
+                "eval_per_domain": 8,
+                "generalisation_per_domain": 4,
+                "difficulties": [1, 2],
+            }
+        },
         "base": {
             "micro": {
                 "vocab_size": 600,
@@ -237,3 +245,162 @@ def disguises(text: str, rng: random.Random) -> dict[str, str]:
         "renamed": rename_variables(text),
         "all three": rename_variables(repunctuate(respace(text, rng), rng)),
     }
+
+
+# Code to grade: hostile programs (the sandbox suite's), broken versions of reference solutions.
+
+FUNCTION_TEST = [{"input": None, "output": None, "entry_point": "f", "test": "assert f([3, 1, 2]) == [2, 1, 3]"}]
+STDIO_TEST = [{"input": "1 2\n", "output": "3\n", "entry_point": None, "test": None}]
+# Hostile programs that need nothing of the test's own process (no port, pid or path of its
+# own), each with the tests it is run against: none may pass.
+HOSTILE = {
+    "infinite_loop": ("def f(xs):\n    while True:\n        pass\n", FUNCTION_TEST),
+    "fork_bomb": (
+        "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
+        FUNCTION_TEST,
+    ),
+    "memory_hog": ("hog = bytearray(8 << 30)\ndef f(xs):\n    return xs[::-1]\n", FUNCTION_TEST),
+    "gigabyte_of_output": (
+        "import sys\nchunk = 'x' * (1 << 20)\nfor _ in range(1024):\n    sys.stdout.write(chunk)\n",
+        STDIO_TEST,
+    ),
+    "sys_exit": ("import sys\nsys.exit(0)\n", FUNCTION_TEST),
+    "os_exit": ("import os\nos._exit(0)\n", FUNCTION_TEST),
+    "rebound_exec": (
+        "import builtins\nbuiltins.exec = lambda *a, **k: None\ndef f(xs):\n    return xs\n",
+        FUNCTION_TEST,
+    ),
+    "rebound_callable_and_write": (
+        "import builtins, os\nbuiltins.callable = lambda x: False\nos.write = lambda *a: 0\n"
+        "def f(xs):\n    return xs\n",
+        FUNCTION_TEST,
+    ),
+    "forged_result": (
+        "print('[\"pass\"]')\nimport os\nfor fd in range(3, 64):\n    try:\n        os.write(fd, "
+        "b'[\"pass\"]\\n')\n    except OSError:\n        pass\nos._exit(0)\n",
+        STDIO_TEST,
+    ),
+    "background_child": (
+        "import os, time\nif os.fork() == 0:\n    os.setsid()\n    while True:\n        time.sleep(0.1)\ndef "
+        "f(xs):\n    return xs\n",
+        FUNCTION_TEST,
+    ),
+}
+
+
+def humaneval_mutants(row: dict) -> dict[str, str]:
+    """Broken versions of a HumanEval canonical solution: each must fail."""
+    canonical = row["prompt"] + row["canonical_solution"]
+    entry = row["entry_point"]
+    wrapper = (
+        f"\n_original = {entry}\n"
+        f"def {entry}(*args, **kwargs):\n"
+        "    result = _original(*args, **kwargs)\n"
+        "    if isinstance(result, bool):\n        return not result\n"
+        "    if isinstance(result, (int, float)):\n        return result + 1\n"
+        "    if isinstance(result, (str, list, tuple)):\n        return result[:-1] if result else result + "
+        "result[:0] + type(result)('x' if isinstance(result, str) else [0])\n"
+        "    return None\n"
+    )
+    return {
+        "off_by_one": canonical + wrapper,
+        "wrong_value": canonical + f"\ndef {entry}(*args, **kwargs):\n    return None\n",
+        "infinite_loop": canonical + f"\ndef {entry}(*args, **kwargs):\n    while True:\n        pass\n",
+        "exception": canonical + f"\ndef {entry}(*args, **kwargs):\n    raise ValueError('mutant')\n",
+    }
+
+
+def fenced(program: str) -> str:
+    """A response whose last fenced block is `program`."""
+    return f"```python\n{program}\n```"
+
+
+def slow_code_run(run_dir: Path, count: int, seconds: float) -> int:
+    """A run directory holding `count` code problems, one rollout each that sleeps `seconds` and passes.
+
+    Every program differs (grading runs each distinct program once), so grading takes about
+    `count * seconds / workers`: long enough to be interrupted. Returns `count`.
+    """
+    from rdistill.data import write_parquet
+
+    problems = [
+        {
+            "id": f"p{index}",
+            "domain": "code",
+            "prompt": "Reverse the list.",
+            "answer": None,
+            "tests": FUNCTION_TEST,
+            "difficulty": 1,
+            "source": "test",
+            "split": "train",
+            "meta": None,
+        }
+        for index in range(count)
+    ]
+    write_parquet(problems, run_dir / "problems.parquet")
+    rollouts = run_dir / "rollouts" / "slow.jsonl"
+    rollouts.parent.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for index in range(count):
+        program = f"import time\ntime.sleep({seconds})\ndef f(xs):\n    return xs[::-1]  # {index}\n"
+        rollout = {
+            "problem_id": f"p{index}",
+            "teacher": "slow",
+            "sample_index": 0,
+            "seed": 0,
+            "messages": [],
+            "reasoning": None,
+            "response": fenced(program),
+            "finish_reason": "stop",
+            "prompt_tokens": 1,
+            "completion_tokens": 1,
+            "latency_s": 0.0,
+            "error": None,
+        }
+        lines.append(json.dumps(rollout))
+    rollouts.write_text("\n".join(lines) + "\n")
+    return count
+
+
+def kill_verify_midway(run_dir: Path, executor: str, timeout_s: float = 180) -> int:
+    """Run `rdistill verify` on `run_dir` in a new process and SIGKILL it once some verdicts are written.
+
+    Returns how many verdict lines it had written (the last one may be torn).
+    """
+    import signal
+    import time
+
+    recipe = write_recipe(
+        run_dir.parent / "verify.yaml", {"run_dir": str(run_dir), "verify": {"executor": executor, "workers": 2}}
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rdistill", "verify", "--recipe", str(recipe)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    verdicts, deadline = run_dir / "verify" / "verdicts.jsonl", time.monotonic() + timeout_s
+    while not (verdicts.exists() and verdicts.read_bytes().count(b"\n") >= 3):
+        assert process.poll() is None, "verify ended before it could be killed"
+        assert time.monotonic() < deadline, "verify wrote no verdict in time"
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    return verdicts.read_bytes().count(b"\n")
+
+
+def kill_and_resume_verify(run_dir: Path, executor: str) -> None:
+    """Kill `rdistill verify` midway through slow code rollouts, rerun it here: each verdict is written once."""
+    from rdistill.config import VerifyOptions
+    from rdistill.data import read_jsonl, read_parquet
+    from rdistill.verify import run
+
+    count = slow_code_run(run_dir, 40, 0.25)
+    written = kill_verify_midway(run_dir, executor)
+    assert 0 < written < count, "killed after some verdicts and before the last"
+    run(VerifyOptions(executor=executor), run_dir, QUIET)
+    lines = read_jsonl(run_dir / "verify" / "verdicts.jsonl")
+    keys = [(row["teacher"], row["problem_id"], row["sample_index"]) for row in lines]
+    assert len(keys) == len(set(keys)) == count, "no verdict is written twice, none is missing"
+    verified = read_parquet(run_dir / "verified.parquet")
+    assert len(verified) == count and all(row["correct"] for row in verified)

@@ -9,7 +9,7 @@ import pytest
 from helpers import DATA, MATH_FILES, clean_pool, disguises, math_problems
 from rdistill.config import DecontaminateOptions, DedupOptions
 from rdistill.curate.decontaminate import BenchmarkIndex, read_benchmark_file
-from rdistill.curate.dedup import jaccard, near_duplicates, shingle_hashes
+from rdistill.similarity.minhash import jaccard, near_duplicates, shingle_hashes
 
 needs_data = pytest.mark.skipif(
     not DATA.exists(), reason="../shared/data is not beside the checkout (set RDISTILL_SHARED_DATA)"

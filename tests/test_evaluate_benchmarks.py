@@ -64,8 +64,11 @@ LETTER_FORMS = {  # response to a question whose answer is B -> graded right?
     "\\boxed{D}": False,
     "The answer is A": False,
     "no letter at all": False,
-    # A letter followed by its choice text is not accepted: the prompt asks for the letter alone.
-    "\\boxed{B) Paris}": False,
+    # A letter followed by its choice text is the letter (the "C) text" form).
+    "\\boxed{B) Paris}": True,
+    "Answer: B": True,
+    "B) Paris": True,
+    "The answer is:": False,
 }
 
 

@@ -9,13 +9,26 @@ circle.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 from helpers import REPO
 from rdistill.pipeline import STAGES
 
 PACKAGE = REPO / "src" / "rdistill"
-COMPONENTS = {"backends", "grading", "training", "data", "config", "micro", "console", "errors"}
+COMPONENTS = {
+    "backends",
+    "grading",
+    "training",
+    "similarity",
+    "data",
+    "config",
+    "micro",
+    "console",
+    "errors",
+    "cluster",
+}
 ENTRY_POINTS = {"", "cli", "pipeline", "sweep", "serve", "__main__"}
 
 
@@ -136,3 +149,16 @@ def test_the_readme_table_of_commands_is_the_stage_table():
 
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert commands_markdown() in readme, "regenerate: python -m rdistill.pipeline, into the README's table"
+
+
+def test_nothing_imports_ray_or_vllm_unless_asked():
+    """Ray and vLLM are optional: the CLI, every stage and local grading import neither."""
+    probe = (
+        "import sys\n"
+        "import rdistill.cli, rdistill.pipeline, rdistill.backends\n"
+        "from rdistill.grading import grade_many\n"
+        "grade_many([({'id': 'a', 'domain': 'math', 'answer': '2'}, '\\\\boxed{2}')], workers=1)\n"
+        "print(sorted(name for name in ('ray', 'vllm') if name in sys.modules))\n"
+    )
+    output = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert output.splitlines()[-1] == "[]"

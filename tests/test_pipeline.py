@@ -1,4 +1,5 @@
-"""The whole pipeline on a tiny micro-world: every file with its schema, and a rerun that skips everything."""
+"""The whole pipeline on a tiny micro-world: every file with its schema, a rerun that skips everything, and
+a second run of the same recipe elsewhere that gives the same numbers."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def test_pipeline_end_to_end_then_skips_on_rerun(tiny_recipe, capsys):
     run_dir = run_recipe(tiny_recipe)
     problems = read_parquet(run_dir / "problems.parquet")
     assert set(PROBLEM_COLUMNS) <= set(problems[0])
-    assert {p["split"] for p in problems} == {"train", "eval"}
+    assert {p["split"] for p in problems} == {"train", "eval", "generalisation"}
 
     rollouts = read_jsonl(run_dir / "rollouts" / "stepwise.jsonl")
     assert set(ROLLOUT_COLUMNS) <= set(rollouts[0])
@@ -30,8 +31,8 @@ def test_pipeline_end_to_end_then_skips_on_rerun(tiny_recipe, capsys):
     verified = read_parquet(run_dir / "verified.parquet")
     assert set(VERDICT_COLUMNS) <= set(verified[0]) and len(verified) == 70 * 2 * 2
     teachers = json.loads((run_dir / "teachers.json").read_text())
-    assert teachers["teachers"]["compact"]["accuracy"] == 1.0, "the compact teacher never slips"
-    assert teachers["teachers"]["stepwise"]["accuracy"] < 1.0
+    accuracies = {name: evidence["accuracy"] for name, evidence in teachers["teachers"].items()}
+    assert accuracies["compact"] > accuracies["stepwise"], "the compact teacher is the most accurate"
 
     sft = read_jsonl(run_dir / "sft.jsonl")
     assert len(sft) == 60 and set(SFT_COLUMNS) <= set(sft[0])
@@ -47,6 +48,7 @@ def test_pipeline_end_to_end_then_skips_on_rerun(tiny_recipe, capsys):
     summary = json.loads((run_dir / "eval" / "summary.json").read_text())
     assert set(summary["students"]) == {"base", "distilled"}
     assert summary["in_domain"] == ["math", "code"] and summary["out_of_domain"] == ["text"]
+    assert summary["generalisation"] == ["math-long", "code-long"]
     math_rows = read_parquet(run_dir / "eval" / "math.parquet")
     assert set(EVAL_COLUMNS) <= set(math_rows[0]) and len(math_rows) == 2 * 8
     assert not any(row["has_think"] for row in math_rows if row["student"] == "base"), "the base never learned to think"
@@ -59,3 +61,7 @@ def test_pipeline_end_to_end_then_skips_on_rerun(tiny_recipe, capsys):
     output = capsys.readouterr().out
     assert all(f"skip {stage}" in output for stage in STAGES)
     assert read_manifest(run_dir) == manifest
+
+    again = run_recipe(tiny_recipe.model_copy(update={"run_dir": run_dir.parent / "again"}))
+    repeated = json.loads((again / "eval" / "summary.json").read_text())
+    assert repeated["students"] == summary["students"], "the same recipe on the same machine gives the same numbers"

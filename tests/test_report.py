@@ -25,6 +25,8 @@ def _scores(accuracy, ci, completion, think, tokens, delta=None, delta_ci=None):
         "accuracy_ci": ci,
         "pass_at_k": min(1.0, 2 * accuracy),
         "pass_at_k_ci": [0.1, 0.9],
+        "no_answer_rate": 1 - completion,
+        "no_answer_rate_ci": [1 - completion, 1 - completion],
         "completion_rate": completion,
         "completion_rate_ci": [completion, completion],
         "think_rate": think,
@@ -194,15 +196,25 @@ def test_markdown_has_accuracies_delta_and_every_section(run_dir: Path) -> None:
         "4",
         "30.0% [20.0, 40.0]",
         "42.5% [30.0, 55.0]",
+        "0.0%",
+        "0.0%",
         "+12.5 [+5.0, +20.0]",
     ]
-    assert _row(markdown, "code")[3:6] == ["20.0% [10.0, 30.0]", "43.3% [30.0, 55.0]", "+23.3 [-1.0, +45.0]"]
-    assert _row(markdown, "text")[:6] == [
+    assert _row(markdown, "code")[3:8] == [
+        "20.0% [10.0, 30.0]",
+        "43.3% [30.0, 55.0]",
+        "5.0%",
+        "10.0%",
+        "+23.3 [-1.0, +45.0]",
+    ]
+    assert _row(markdown, "text")[:8] == [
         "text",
         "out-of-domain",
         "4",
         "50.0% [40.0, 60.0]",
         "45.0% [35.0, 55.0]",
+        "0.0%",
+        "0.0%",
         "-5.0 [-15.0, +5.0]",
     ]
     means = [line for line in markdown.splitlines() if line.startswith("| mean |")]
@@ -211,6 +223,8 @@ def test_markdown_has_accuracies_delta_and_every_section(run_dir: Path) -> None:
         "–",
         "25.0% [18.0, 32.0]",
         "42.9% [34.0, 52.0]",
+        "–",
+        "–",
         "+17.9 [+8.0, +28.0]",
     ]
     benchmarks = [
@@ -219,13 +233,14 @@ def test_markdown_has_accuracies_delta_and_every_section(run_dir: Path) -> None:
         if re.match(r"\| (math|code|text) \| (in|out)", line)
     ]
     assert benchmarks == ["math", "code", "text"]
-    assert _row(markdown, "distilled")[:9] == [
+    assert _row(markdown, "distilled")[:10] == [
         "distilled",
         "math",
         "4",
         "42.5% [30.0, 55.0]",
         "85.0% [10.0, 90.0]",
         "–",
+        "0.0% [0.0, 0.0]",
         "100.0% [100.0, 100.0]",
         "90.0% [90.0, 90.0]",
         "40.0 [39.0, 41.0]",
@@ -313,3 +328,10 @@ def test_comparison_table_has_a_row_per_benchmark_and_group_with_coloured_deltas
     console.print(report.scores_table(SUMMARY))
     text = console.export_text()
     assert "43.3%" in text and "[30.0, 55.0]" in text and "Scores per student" in text
+
+
+def test_sampling_warnings_of_the_evaluation_are_in_the_report(run_dir: Path) -> None:
+    warning = "evaluate.students[0] on math500 (openai endpoint http://h/v1 (model m)) returned 4 identical samples"
+    write_json(SUMMARY | {"warnings": [warning]}, run_dir / "eval" / "summary.json")
+    report.run(ReportOptions(), run_dir, QUIET)
+    assert f"Warning: {warning}" in (run_dir / "report.md").read_text()

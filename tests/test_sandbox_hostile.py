@@ -11,10 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import FUNCTION_TEST, HOSTILE
 from rdistill.grading.sandbox import close_harness, harness_pid, isolation, run_program
-
-FUNCTION_TEST = [{"input": None, "output": None, "entry_point": "f", "test": "assert f([3, 1, 2]) == [2, 1, 3]"}]
-STDIO_TEST = [{"input": "1 2\n", "output": "3\n", "entry_point": None, "test": None}]
 
 
 @pytest.fixture(autouse=True, params=["bubblewrap", "namespaces", "rlimits"])
@@ -93,22 +91,21 @@ def contained(program: str, tests=FUNCTION_TEST, timeout_s: float = 1.0) -> str:
 
 
 def test_infinite_loop():
-    assert contained("def f(xs):\n    while True:\n        pass\n") == "timeout"
+    assert contained(*HOSTILE["infinite_loop"]) == "timeout"
 
 
 def test_fork_bomb(mode):
     if mode == "rlimits" and os.geteuid() == 0:
         pytest.skip("process limits do not bind root without namespaces")
-    contained("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n")
+    contained(*HOSTILE["fork_bomb"])
 
 
 def test_memory_hog():
-    assert contained("hog = bytearray(8 << 30)\ndef f(xs):\n    return xs[::-1]\n") in ("memory", "runtime_error")
+    assert contained(*HOSTILE["memory_hog"]) in ("memory", "runtime_error")
 
 
 def test_gigabyte_of_output():
-    program = "import sys\nchunk = 'x' * (1 << 20)\nfor _ in range(1024):\n    sys.stdout.write(chunk)\n"
-    assert contained(program, STDIO_TEST, timeout_s=5) in ("output_limit", "runtime_error")
+    assert contained(*HOSTILE["gigabyte_of_output"], timeout_s=5) in ("output_limit", "runtime_error")
 
 
 def test_secrets_in_the_environment_are_not_visible(monkeypatch):
@@ -119,28 +116,18 @@ def test_secrets_in_the_environment_are_not_visible(monkeypatch):
 
 
 def test_sys_exit_before_tests_does_not_pass():
-    contained("import sys\nsys.exit(0)\n")
-    contained("import os\nos._exit(0)\n")
+    contained(*HOSTILE["sys_exit"])
+    contained(*HOSTILE["os_exit"])
 
 
 def test_monkeypatching_the_checker_does_not_pass():
-    contained("import builtins\nbuiltins.exec = lambda *a, **k: None\ndef f(xs):\n    return xs\n")
-    contained(
-        "import builtins, os\nbuiltins.callable = lambda x: False\nos.write = lambda *a: 0\ndef f(xs):\n    return xs\n"
-    )
-    forge = (
-        "print('[\"pass\"]')\nimport os\nfor fd in range(3, 64):\n    try:\n        os.write(fd, "
-        "b'[\"pass\"]\\n')\n    except OSError:\n        pass\nos._exit(0)\n"
-    )
-    contained(forge, STDIO_TEST)
+    contained(*HOSTILE["rebound_exec"])
+    contained(*HOSTILE["rebound_callable_and_write"])
+    contained(*HOSTILE["forged_result"])
 
 
 def test_background_child_that_outlives_the_run():
-    program = (
-        "import os, time\nif os.fork() == 0:\n    os.setsid()\n    while True:\n        time.sleep(0.1)\ndef "
-        "f(xs):\n    return xs\n"
-    )
-    contained(program)
+    contained(*HOSTILE["background_child"])
 
 
 def test_writing_outside_the_working_directory_has_no_effect(isolated):

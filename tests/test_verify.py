@@ -10,9 +10,10 @@ import sys
 
 import pytest
 
+from helpers import kill_and_resume_verify
 from rdistill.grading import _chunks, extract_code, grade, grade_many
 from rdistill.grading.answers import answers_equal, extract_answer, last_boxed
-from rdistill.grading.sandbox import harness_pid, run_program
+from rdistill.grading.sandbox import _WarmHarness, harness_pid, run_program
 
 FUNCTION_TESTS = [{"input": None, "output": None, "entry_point": "f", "test": "assert f([3, 1, 2]) == [2, 1, 3]"}]
 CODE_PROBLEM = {"domain": "code", "tests": FUNCTION_TESTS}
@@ -132,6 +133,8 @@ def test_a_dead_harness_is_replaced():
     run_program("x = 1", [{"input": None, "output": None, "entry_point": None, "test": "assert x == 1"}], 5)
     first = harness_pid()
     os.killpg(first, signal.SIGKILL)
+    # Wait for the kill to land: otherwise the next solution may still reach the dying harness.
+    _WarmHarness.harness.process.wait(timeout=10)
     assert run_program("def f(xs):\n    return xs[::-1]", FUNCTION_TESTS, timeout_s=5).passed == 1
     assert harness_pid() not in (None, first)
 
@@ -143,3 +146,8 @@ def test_batches_keep_a_problems_items_together():
     flat = [key[0] for chunk in chunks for key in chunk]
     assert flat == ["a"] * 10 + ["b"] * 10 + ["c"] * 10
     assert max(len(chunk) for chunk in chunks) == 2
+
+
+@pytest.mark.slow
+def test_a_driver_killed_mid_stage_resumes_without_grading_or_writing_a_verdict_twice(tmp_path):
+    kill_and_resume_verify(tmp_path / "run", "local")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import fenced, humaneval_mutants
 from rdistill.errors import DataError
 from rdistill.grading import grade_many
 from rdistill.grading.answers import _normalise, answers_equal, last_boxed, quick_verdict
@@ -122,32 +123,6 @@ def humaneval_problem(row: dict) -> dict:
     }
 
 
-def mutants(row: dict) -> dict[str, str]:
-    """Broken versions of a canonical solution: each must fail."""
-    canonical = row["prompt"] + row["canonical_solution"]
-    entry = row["entry_point"]
-    wrapper = (
-        f"\n_original = {entry}\n"
-        f"def {entry}(*args, **kwargs):\n"
-        "    result = _original(*args, **kwargs)\n"
-        "    if isinstance(result, bool):\n        return not result\n"
-        "    if isinstance(result, (int, float)):\n        return result + 1\n"
-        "    if isinstance(result, (str, list, tuple)):\n        return result[:-1] if result else result + "
-        "result[:0] + type(result)('x' if isinstance(result, str) else [0])\n"
-        "    return None\n"
-    )
-    return {
-        "off_by_one": canonical + wrapper,
-        "wrong_value": canonical + f"\ndef {entry}(*args, **kwargs):\n    return None\n",
-        "infinite_loop": canonical + f"\ndef {entry}(*args, **kwargs):\n    while True:\n        pass\n",
-        "exception": canonical + f"\ndef {entry}(*args, **kwargs):\n    raise ValueError('mutant')\n",
-    }
-
-
-def fenced(program: str) -> str:
-    return f"```python\n{program}\n```"
-
-
 @needs_data
 def test_humaneval_canonical_solutions_pass_and_mutants_fail():
     rows = read_jsonl("humaneval")
@@ -158,11 +133,11 @@ def test_humaneval_canonical_solutions_pass_and_mutants_fail():
     failures = [(r["task_id"], v["verify_error"]) for r, v in zip(rows, canonical, strict=False) if not v["correct"]]
     assert failures == []
     sample = rows[::8]
-    items = [(humaneval_problem(r), fenced(program)) for r in sample for program in mutants(r).values()]
+    items = [(humaneval_problem(r), fenced(program)) for r in sample for program in humaneval_mutants(r).values()]
     verdicts = grade_many(items, timeout_s=1)
     survivors = [
         (item[0]["id"], kind)
-        for item, kind, v in zip(items, [k for r in sample for k in mutants(r)], verdicts, strict=False)
+        for item, kind, v in zip(items, [k for r in sample for k in humaneval_mutants(r)], verdicts, strict=False)
         if v["correct"]
     ]
     assert survivors == []

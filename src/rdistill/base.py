@@ -86,7 +86,7 @@ def ensure_micro_base(config: MicroStudentConfig, console=None) -> Path:
         base_corpus(config),
         staging / "model",
         options,
-        description="base student (direct answers)",
+        description=f"{config.kind} base student",
         console=console,
     )
     staging.joinpath("model", "micro_student.json").write_text(json.dumps(config.model_dump(), indent=2))

@@ -161,26 +161,62 @@ class LaunchOptions(Options):
 
 
 class MicroWorldOptions(Options):
-    """Sizes of the micro-world's problem pool and held-out evaluation sets."""
+    """The micro-world's training pool and how many of its fixed held-out items to evaluate on (docs/micro-world.md)."""
 
-    math: int = Field(400, ge=0, description="Math word problems in the training pool.")
-    code: int = Field(400, ge=0, description="List-function problems in the training pool.")
+    math: int = Field(400, ge=0, le=100_000, description="Math word problems in the training pool.")
+    code: int = Field(400, ge=0, le=100_000, description="List-function problems in the training pool.")
     text: int = Field(
         0,
         ge=0,
-        lt=80,
-        description="Out-of-domain fact look-ups in the training pool (for domain quotas), out of the base's 80 facts.",
+        le=40,
+        description="Fact look-ups in the training pool as rehearsal data: the 20 facts outside the out-of-domain eval "
+        "set, in two wordings (at most 40).",
     )
     eval_per_domain: int = Field(
         80,
-        ge=1,
-        description=(
-            "Held-out evaluation problems per domain (math, code, text); the text set has at most the facts the "
-            "pool leaves out."
-        ),
+        ge=4,
+        le=80,
+        description="Items of each domain's fixed eval set to evaluate on (math and code: a quarter per level 1-4; "
+        "text: at most the 60 evaluated facts).",
     )
-    difficulties: list[int] = Field([1, 2, 3, 4], description="Numbers of composed operations to draw problems from.")
-    seed: int = Field(0, description="Seed of the problem generators.")
+    generalisation_per_domain: int = Field(
+        40,
+        ge=0,
+        le=40,
+        description="Items of each domain's fixed generalisation set (levels 5 and 6, longer than any pool).",
+    )
+    difficulties: list[int] = Field(
+        [1, 2, 3, 4], min_length=1, description="Levels (numbers of composed operations, 1-4) the pool draws from."
+    )
+    difficulty_weights: list[float] | None = Field(
+        None,
+        description="Share of the pool at each level of `difficulties`, one per level; null: the default shape of a "
+        "real pool, mostly easy (0.35, 0.3, 0.2, 0.15 for levels 1-4, over the levels given).",
+    )
+    duplicate_share: float = Field(
+        0.1,
+        ge=0,
+        lt=1,
+        description="Share of the pool that copies another pool problem: half near-duplicates (trivial edits), "
+        "half paraphrases (other words for the same structure).",
+    )
+    seed: int = Field(0, ge=0, description="Seed of the pool's draw (the held-out sets are fixed, like a benchmark).")
+
+    @model_validator(mode="after")
+    def _levels(self) -> MicroWorldOptions:
+        if any(level not in (1, 2, 3, 4) for level in self.difficulties):
+            raise ValueError(
+                f"difficulties must be levels 1-4 (5 and 6 are the generalisation set's), got {self.difficulties}"
+            )
+        weights = self.difficulty_weights
+        if weights is not None and (len(weights) != len(self.difficulties) or min(weights) < 0 or sum(weights) <= 0):
+            raise ValueError("difficulty_weights needs one non-negative share per level of difficulties, not all zero")
+        return self
+
+    def level_weights(self) -> list[float]:
+        """The pool's share per level of `difficulties`: the given weights, or the default shape."""
+        default = {1: 0.35, 2: 0.3, 3: 0.2, 4: 0.15}
+        return self.difficulty_weights or [default[level] for level in self.difficulties]
 
 
 class ProblemsOptions(Options):
@@ -220,6 +256,26 @@ class RetryOptions(Options):
     )
     unreachable_after_s: float = Field(
         120.0, gt=0, description="Stop with an error when no endpoint could be connected to for this long."
+    )
+
+
+class RayReplicasOptions(Options):
+    """vLLM engines as Ray actors, one per GPU or tensor-parallel group, on a cluster or on this machine."""
+
+    replicas: int = Field(
+        1, ge=1, description="vLLM engines, each a Ray actor; chunks of `batch_size` requests go to whichever is free."
+    )
+    gpus_per_replica: float | None = Field(
+        None,
+        ge=0,
+        description="GPUs one replica reserves without tensor parallelism (null: 1; a fraction puts small replicas "
+        "on one GPU). With engine_args.tensor_parallel_size N > 1 a replica gets a placement group of N GPUs on one "
+        "node instead.",
+    )
+    address: str | None = Field(
+        None,
+        description="Ray cluster to join ('auto' on one of its nodes, or the head's 'HOST:6379'); null starts a Ray "
+        "instance on this machine's GPUs for the run.",
     )
 
 
@@ -285,6 +341,17 @@ class ModelSpec(Options):
     retry: RetryOptions = Field(
         default_factory=RetryOptions, description="'openai': retries, budgets and endpoint rotation."
     )
+    ray: RayReplicasOptions | None = Field(
+        None,
+        description="'vllm': run `ray.replicas` engines as Ray actors (`pip install 'rdistill[ray,vllm]'` where "
+        "they run) instead of one engine in this process; untested without GPUs. Null: one engine here.",
+    )
+
+    @model_validator(mode="after")
+    def _ray_only_for_vllm(self) -> ModelSpec:
+        if self.ray is not None and self.backend != "vllm":
+            raise ValueError(f"ray: only the vllm backend runs replicas on Ray (this one is {self.backend!r})")
+        return self
 
 
 class FaultOptions(Options):
@@ -307,6 +374,13 @@ class FaultOptions(Options):
         None, ge=0, description="Answer 401 to everything after this many completions (a key revoked mid-run)."
     )
     ignore_n: bool = Field(False, description="Answer one choice whatever `n` asks, as some servers do.")
+    ignore_sampling: bool = Field(
+        False,
+        description=(
+            "Decode greedily whatever temperature, top_p and seed ask, as some servers do (`transformers serve`): "
+            "every sample of a request is then the same."
+        ),
+    )
     seed: int = Field(0, description="Seed of the fault draws.")
 
 
@@ -365,8 +439,44 @@ class VerifyOptions(Options):
         ),
     )
     workers: int = Field(
-        2, ge=1, description="Processes grading answers and code in parallel, each with its own warm sandbox."
+        2,
+        ge=1,
+        description="Processes grading answers and code in parallel, each with its own warm sandbox: on this "
+        "machine, or with executor 'ray' Ray actors of one CPU each anywhere in the cluster.",
     )
+    executor: Literal["local", "ray"] = Field(
+        "local",
+        description="Where grading runs: 'local' in processes on this machine; 'ray' in Ray actors on the cluster at "
+        "`ray_address` (`pip install 'rdistill[ray]'` on every node), batches of a problem's rollouts together, the "
+        "same verdicts.",
+    )
+    ray_address: str | None = Field(
+        None,
+        description="Executor 'ray': the cluster to join ('auto' on one of its nodes, or the head's 'HOST:6379'); "
+        "null starts a Ray instance of `workers` CPUs on this machine for the run.",
+    )
+    trusted_code: bool = Field(
+        False,
+        description="Executor 'ray': run code even on a node where the sandbox can only apply resource limits "
+        "('rlimits': no network or file-system isolation); false makes such a node refuse it.",
+    )
+
+    def verdict_settings(self) -> dict[str, Any]:
+        """The options that decide the verdicts, for a manifest's hash: where grading runs is left out.
+
+        Switching executor or worker count then resumes a stage instead of starting it again.
+        """
+        return self.model_dump(mode="json", exclude={"workers", "executor", "ray_address", "trusted_code"})
+
+    def grading_arguments(self) -> dict[str, Any]:
+        """Keyword arguments of `rdistill.grading.grade_many` for these options."""
+        return {
+            "timeout_s": self.code_timeout_s,
+            "workers": self.workers,
+            "executor": self.executor,
+            "ray_address": self.ray_address,
+            "trusted_code": self.trusted_code,
+        }
 
 
 class ProxyOptions(Options):
@@ -619,6 +729,18 @@ class MicroStudentConfig(Options):
     base_epochs: float = Field(2.0, gt=0, le=100, description="Passes over the base corpus.")
     base_learning_rate: float = Field(3e-3, gt=0, le=1, description="Peak learning rate of base training.")
     base_batch_size: int = Field(64, ge=1, le=4096, description="Examples per base training step.")
+    kind: Literal["direct", "reasoner"] = Field(
+        "direct",
+        description="'direct': answers every task at once, no think block (the Valley paper's non-reasoning instruct "
+        "model); 'reasoner': broader pretraining, other skill families, math and code in a house style of reasoning "
+        "(DED's regime).",
+    )
+    skill_items: int = Field(
+        400, ge=0, le=1_000_000, description="Reasoner: items of each of the five other skill families in its corpus."
+    )
+    house_accuracy: float = Field(
+        0.8, ge=0, le=1, description="Reasoner: the chance that one of its own house-style traces has no slipped step."
+    )
     seed: int = Field(0, ge=0, description="Seed of the base corpus, initialisation and training.")
 
     @model_validator(mode="after")
@@ -634,8 +756,8 @@ class BaseOptions(Options):
     student: str = Field(
         "micro",
         description=(
-            "'micro' builds (once, then cached) the micro-world's non-reasoning base student; otherwise a local "
-            "transformers model folder."
+            "'micro' builds (once, then cached) one of the micro-world's base students (`micro.kind`); otherwise a "
+            "local transformers model folder."
         ),
     )
     micro: MicroStudentConfig = Field(
@@ -661,7 +783,7 @@ class TrainOptions(Options):
         return self.stages or [TrainStageOptions(name="sft", data="sft.jsonl", sft=self.sft)]
 
 
-BenchmarkFormat = Literal["micro", "math500", "aime", "humaneval", "mbpp", "livecodebench", "mcq"]
+BenchmarkFormat = Literal["micro", "math500", "aime", "humaneval", "mbpp", "livecodebench", "codecontests", "mcq"]
 
 
 class BenchmarkSpec(Options):
@@ -673,15 +795,19 @@ class BenchmarkSpec(Options):
     """
 
     name: str = Field(
-        description=(
-            "Label in every output (eval/NAME.parquet); for format 'micro', the domain of problems.parquet's eval "
-            "split."
-        )
+        description="Label in every output (eval/NAME.parquet); for format 'micro', also the domain of "
+        "problems.parquet it takes unless `domain` says otherwise."
+    )
+    split: Literal["eval", "generalisation"] = Field(
+        "eval", description="Format 'micro': the held-out split of problems.parquet to take (eval or generalisation)."
+    )
+    domain: str | None = Field(
+        None, description="Format 'micro': the domain of problems.parquet to take (default: `name`)."
     )
     format: BenchmarkFormat = Field(
         "micro",
         description=(
-            "Record format and prompt template: micro, math500, aime, humaneval, mbpp, livecodebench "
+            "Record format and prompt template: micro, math500, aime, humaneval, mbpp, livecodebench, codecontests "
             "(stdin/stdout or functional tests) or mcq (MMLU-style letters)."
         ),
     )
@@ -699,8 +825,10 @@ class BenchmarkSpec(Options):
         None, description="Configuration (subset) of the hub dataset, e.g. 'sanitized' for mbpp."
     )
     hub_split: str = Field("test", description="Split of the hub dataset.")
-    group: Literal["in_domain", "out_of_domain"] = Field(
-        "in_domain", description="Whether the benchmark measures the distilled skill or what distillation may cost."
+    group: Literal["in_domain", "generalisation", "out_of_domain"] = Field(
+        "in_domain",
+        description="Whether the benchmark measures the distilled skill (in_domain), the skill beyond the training "
+        "distribution (generalisation), or what distillation may cost (out_of_domain).",
     )
     limit: int | None = Field(
         None, ge=1, description="Evaluate only the first LIMIT problems (a quick slice); unset: all."
@@ -717,6 +845,8 @@ def _micro_benchmarks() -> list[BenchmarkSpec]:
     return [
         BenchmarkSpec(name="math"),
         BenchmarkSpec(name="code"),
+        BenchmarkSpec(name="math-long", domain="math", split="generalisation", group="generalisation"),
+        BenchmarkSpec(name="code-long", domain="code", split="generalisation", group="generalisation"),
         BenchmarkSpec(name="text", group="out_of_domain"),
     ]
 
@@ -725,7 +855,7 @@ class EvaluateOptions(Options):
     """Evaluation of students (the base, the distilled student, others) on benchmarks."""
 
     sampling: SamplingParams = Field(
-        default_factory=lambda: SamplingParams(temperature=0.0, max_tokens=200),
+        default_factory=lambda: SamplingParams(temperature=0.0, max_tokens=256),
         description="Decoding of the micro-world benchmarks (format 'micro'); its seed seeds every benchmark.",
     )
     samples_per_problem: int = Field(
@@ -826,14 +956,19 @@ def load_recipe(path: Path) -> Recipe:
         raise RecipeError(f"{path}: invalid recipe\n{problems}") from exc
 
 
-def _option_rows(model: type[BaseModel], prefix: str) -> list[str]:
+def _option_rows(model: type[BaseModel], prefix: str, defaults: BaseModel | None = None) -> list[str]:
+    """A table row per option of `model`; `defaults` is the instance its parent's default makes, when it has one.
+
+    A section's own default can differ from its class's (`evaluate.sampling` is greedy with 200
+    tokens, `SamplingParams` alone is 0.6 with 512), so nested defaults are read from it.
+    """
     rows = []
     for name, field in model.model_fields.items():
         annotation = field.annotation
+        default = getattr(defaults, name) if defaults is not None else field.get_default(call_default_factory=True)
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            rows += _option_rows(annotation, f"{prefix}{name}.")
+            rows += _option_rows(annotation, f"{prefix}{name}.", default)
             continue
-        default = field.get_default(call_default_factory=True)
         if isinstance(default, list) and default and isinstance(default[0], BaseModel):
             default = [item.model_dump(exclude_defaults=True) for item in default]
         description = (field.description or "").replace("|", "\\|")

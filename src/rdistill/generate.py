@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from rdistill.backends import Completion, Request, make_backend
 from rdistill.backends.micro import check_micro_teacher
+from rdistill.backends.sampling_check import SamplingCheck, endpoint_of, print_warning, warning
 from rdistill.config import GenerateOptions, ModelSpec
 from rdistill.data import PROBLEM_COLUMNS, JsonlAppender, key_seed, read_jsonl, read_records
 from rdistill.data.manifest import DEFAULT_CONTEXT, StageContext, run_stage
@@ -23,8 +24,8 @@ from rdistill.errors import RecipeError
 
 ROLLOUT_DIR = "rollouts"
 # Fields of a teacher that change how requests travel, not what comes back: editing them (adding
-# an endpoint, raising concurrency) resumes a run instead of discarding its rollouts.
-TRANSPORT_FIELDS = {"base_urls", "api_key_env", "concurrency", "timeout_s", "retry", "batch_size"}
+# an endpoint, raising concurrency, adding vLLM replicas) resumes a run instead of discarding its rollouts.
+TRANSPORT_FIELDS = {"base_urls", "api_key_env", "concurrency", "timeout_s", "retry", "batch_size", "ray"}
 
 
 def finished_keys(path: Path) -> set[tuple[str, int]]:
@@ -122,21 +123,33 @@ class ProgressTally:
 
 def generate_teacher(
     teacher: ModelSpec, where: str, requests: list[Request], options: GenerateOptions, path: Path, progress: Progress
-) -> None:
-    """Run `requests` through the teacher's backend, appending each rollout to `path` as it arrives."""
+) -> dict[str, Any] | None:
+    """Run `requests` through the teacher's backend, appending each rollout to `path` as it arrives.
+
+    Returns the sampling check's verdict (None when it does not apply), warning as soon as the
+    first problems' samples show a backend that ignores sampling settings.
+    """
     tally = ProgressTally(progress, f"generate {teacher.name}", len(requests))
+    params = teacher.sampling or options.sampling
+    check = SamplingCheck.for_requests(teacher, [request.problem["id"] for request in requests], params)
+    sampling_key = f"{where}.sampling.temperature" if teacher.sampling else "generate.sampling.temperature"
     backend = make_backend(teacher, where)
     writer = JsonlAppender(path)
 
     def keep(completion: Completion) -> None:
         writer.write(rollout_row(teacher.name, completion))
         tally.add(completion)
+        verdict = check.observe(completion.request.problem["id"], completion.text)
+        if verdict and verdict["ignores_sampling"]:
+            text = warning(verdict, where, endpoint_of(teacher), sampling_key, "generate.samples_per_problem")
+            print_warning(progress.console, text)
 
     try:
-        backend.generate(requests, teacher.sampling or options.sampling, keep)
+        backend.generate(requests, params, keep)
     finally:
         writer.close()
         backend.close()
+    return check.finish()
 
 
 def generation_fingerprint(options: GenerateOptions) -> dict[str, Any]:
@@ -168,15 +181,20 @@ def run(options: GenerateOptions, run_dir: Path, ctx: StageContext = DEFAULT_CON
 
     def work() -> dict[str, Any]:
         problems = training_problems(run_dir)
-        counts = {}
+        counts: dict[str, Any] = {}
+        checks = {}
         with generation_progress(ctx.console) as progress:
             for index, teacher in enumerate(options.teachers):
                 path = run_dir / ROLLOUT_DIR / f"{teacher.name}.jsonl"
                 done = finished_keys(path)
                 requests = pending_requests(teacher, problems, options, done)
-                if requests:
-                    generate_teacher(teacher, f"generate.teachers[{index}]", requests, options, path, progress)
+                where = f"generate.teachers[{index}]"
+                verdict = generate_teacher(teacher, where, requests, options, path, progress) if requests else None
+                if verdict is not None:
+                    checks[teacher.name] = verdict
                 counts[teacher.name] = len(done) + len(requests)
+        if checks:
+            counts["sampling_check"] = checks
         return counts
 
     fingerprint = generation_fingerprint(options)

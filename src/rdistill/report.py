@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rdistill.config import ReportOptions
-from rdistill.data import atomic_path, read_jsonl, read_parquet, require_columns
+from rdistill.data import GROUP_LABELS, GROUPS, atomic_path, read_jsonl, read_parquet, require_columns
 from rdistill.data.manifest import DEFAULT_CONTEXT, StageContext, read_manifest, run_stage
 from rdistill.errors import DataError
 
@@ -106,10 +106,8 @@ def _number_ci(value: float | None, ci: list[float] | None) -> str:
 
 
 def _benchmarks(summary: dict[str, Any]) -> list[tuple[str, str]]:
-    """(benchmark, group) pairs: in-domain first, then out-of-domain."""
-    return [(name, "in-domain") for name in summary.get("in_domain", [])] + [
-        (name, "out-of-domain") for name in summary.get("out_of_domain", [])
-    ]
+    """(benchmark, group label) pairs: in-domain first, then generalisation, then out-of-domain."""
+    return [(name, GROUP_LABELS[group]) for group in GROUPS for name in summary.get(group, [])]
 
 
 def _lines(summary: dict[str, Any]) -> list[tuple[str, str, str, dict[str, dict[str, Any]]]]:
@@ -125,9 +123,11 @@ def _lines(summary: dict[str, Any]) -> list[tuple[str, str, str, dict[str, dict[
         )
         for name, group in _benchmarks(summary)
     ]
-    for key, group in (("in_domain", "in-domain"), ("out_of_domain", "out-of-domain")):
+    for key in GROUPS:
         if summary.get(key) and summary.get("groups"):
-            lines.append(("mean", group, MISSING, {s: summary["groups"].get(s, {}).get(key, {}) for s in students}))
+            lines.append(
+                ("mean", GROUP_LABELS[key], MISSING, {s: summary["groups"].get(s, {}).get(key, {}) for s in students})
+            )
     return lines
 
 
@@ -140,6 +140,7 @@ def _comparison(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         "group",
         "k",
         *(f"{name} avg@k" for name in students),
+        *(f"{name} no answer" for name in students),
         *(f"Δ {name} (pp)" for name in others),
     ]
     rows = []
@@ -149,6 +150,7 @@ def _comparison(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             group,
             k,
             *(_pct_ci(scores[name].get("accuracy"), scores[name].get("accuracy_ci")) for name in students),
+            *(_pct(scores[name].get("no_answer_rate")) for name in students),
         ]
         rows.append(row + [_points_ci(scores[name].get("delta")) for name in others])
     return headers, rows
@@ -167,7 +169,7 @@ def comparison_table(summary: dict[str, Any]) -> Table:
     """The headline comparison as a rich Table; a Δ is green or red by its sign, bold when its interval excludes 0."""
     headers, rows = _comparison(summary)
     students = list(summary["students"])
-    first_delta = 3 + len(students)
+    first_delta = 3 + 2 * len(students)
     table = Table(title=_comparison_title(summary))
     for header in headers:
         table.add_column(header, justify="left" if header in ("benchmark", "group") else "right")
@@ -187,7 +189,7 @@ def comparison_table(summary: dict[str, Any]) -> Table:
 
 def _scores(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Every headline measure of every student on every benchmark, each with its interval."""
-    headers = ["student", "benchmark", "k", "avg@k", "pass@k", "maj@k", "finished", "think", "mean tokens"]
+    headers = ["student", "benchmark", "k", "avg@k", "pass@k", "maj@k", "no answer", "finished", "think", "mean tokens"]
     rows = []
     for student, benchmarks in summary["students"].items():
         for name, _ in _benchmarks(summary):
@@ -196,7 +198,7 @@ def _scores(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                 [student, name, _fmt(scores.get("k"))]
                 + [
                     _pct_ci(scores.get(key), scores.get(f"{key}_ci"))
-                    for key in ("accuracy", "pass_at_k", "maj_at_k", "completion_rate", "think_rate")
+                    for key in ("accuracy", "pass_at_k", "maj_at_k", "no_answer_rate", "completion_rate", "think_rate")
                 ]
                 + [_number_ci(scores.get("mean_tokens"), scores.get("mean_tokens_ci"))]
             )
@@ -247,7 +249,9 @@ def _comparison_section(summary: dict[str, Any]) -> Section:
     headers, rows = _comparison(summary)
     notes = [
         "avg@k: accuracy averaged over the k samples of each problem, then over problems. "
-        "A group's mean weighs each of its benchmarks once."
+        "A group's mean weighs each of its benchmarks once. No answer: the share of samples from which no final "
+        "answer (or no program) could be read, format failures apart from wrong answers.",
+        *(f"Warning: {text}" for text in summary.get("warnings", [])),
     ]
     return Section(
         _comparison_title(summary), headers, rows, notes, plots=[("avg@k per benchmark", _accuracy_plot(summary))]

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from rdistill.config import Recipe, SweepOptions
-from rdistill.data import write_json
+from rdistill.data import GROUPS, write_json
 from rdistill.data.manifest import StageContext
 from rdistill.errors import RecipeError
 
@@ -149,10 +149,8 @@ def cell_result(cell: Cell, cell_dir: Path) -> dict[str, Any]:
         "examples": examples,
         "accuracy": accuracy,
         "base_accuracy": {bench: scores["accuracy"] for bench, scores in summary["students"]["base"].items()},
-        "in_domain": statistics.fmean(accuracy[b] for b in summary["in_domain"]) if summary["in_domain"] else None,
-        "out_of_domain": statistics.fmean(accuracy[b] for b in summary["out_of_domain"])
-        if summary["out_of_domain"]
-        else None,
+    } | {
+        group: statistics.fmean(accuracy[b] for b in summary[group]) if summary.get(group) else None for group in GROUPS
     }
 
 
@@ -167,7 +165,7 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
             "seeds": [m["seed"] for m in members],
             "examples": _spread([m["examples"] for m in members]),
         }
-        for measure in ("in_domain", "out_of_domain"):
+        for measure in GROUPS:
             values = [m[measure] for m in members if m[measure] is not None]
             entry[measure] = _spread(values) if values else None
         entry["by_benchmark"] = {

@@ -38,6 +38,10 @@ def make_backend(spec: ModelSpec, where: str) -> Backend:
         from rdistill.backends.openai import OpenAIBackend
 
         return OpenAIBackend(spec, where)
+    if spec.backend == "vllm" and spec.ray is not None:
+        from rdistill.backends.vllm_ray import RayVLLMBackend
+
+        return RayVLLMBackend(spec, where)
     if spec.backend == "vllm":
         from rdistill.backends.vllm import VLLMBackend
 

@@ -1,5 +1,7 @@
 """The `vllm` backend: vLLM's offline engine on local GPUs (`pip install rdistill[vllm]`).
 
+With `ray:` in its spec the engines run as Ray actors instead (`rdistill.backends.vllm_ray`).
+
 vLLM is imported only when this backend is built, so rdistill installs and runs without it.
 Its `LLM.chat` takes one sampling setting per conversation, which carries each request's seed,
 and schedules the whole chunk itself; chunks of `batch_size` requests let results reach the
@@ -28,36 +30,51 @@ def load_engine(model: str, where: str, engine_args: dict[str, Any]):
     return LLM(model=model, **engine_args)
 
 
+def sampling_fields(params: SamplingParams, seed: int) -> dict[str, Any]:
+    """Keyword arguments of vLLM's SamplingParams for one request (plain data: a Ray replica builds them)."""
+    return {
+        "n": 1,
+        "temperature": params.temperature,
+        "top_p": params.top_p if params.temperature > 0 else 1.0,
+        "max_tokens": params.max_tokens,
+        "seed": seed,
+        "stop": params.stop or None,
+    }
+
+
 def vllm_sampling(params: SamplingParams, seed: int):
     """vLLM's SamplingParams for one request."""
     from vllm import SamplingParams as VLLMSamplingParams
 
-    return VLLMSamplingParams(
-        n=1,
-        temperature=params.temperature,
-        top_p=params.top_p if params.temperature > 0 else 1.0,
-        max_tokens=params.max_tokens,
-        seed=seed,
-        stop=params.stop or None,
-    )
+    return VLLMSamplingParams(**sampling_fields(params, seed))
 
 
-def completion_from_output(request: Request, output: Any, latency: float) -> Completion:
-    """A Completion from one vLLM RequestOutput (its first and only sample)."""
+def output_fields(output: Any) -> dict[str, Any]:
+    """What rdistill keeps of one vLLM RequestOutput (its first and only sample), as plain data."""
     sample = output.outputs[0]
-    text = open_think(sample.text)
+    return {
+        "text": sample.text,
+        "finish_reason": sample.finish_reason,
+        "prompt_tokens": len(output.prompt_token_ids or []),
+        "completion_tokens": len(sample.token_ids),
+    }
+
+
+def completion_from_fields(request: Request, fields: dict[str, Any], latency: float) -> Completion:
+    """A Completion from a sample's `output_fields`."""
+    text = open_think(fields["text"])
     reasoning, response = split_think(text)
-    reason = sample.finish_reason if sample.finish_reason in ("stop", "length") else "error"
+    reason = fields["finish_reason"] if fields["finish_reason"] in ("stop", "length") else "error"
     return Completion(
         request=request,
         text=text,
         reasoning=reasoning,
         response=response,
         finish_reason=reason,
-        prompt_tokens=len(output.prompt_token_ids or []),
-        completion_tokens=len(sample.token_ids),
+        prompt_tokens=fields["prompt_tokens"],
+        completion_tokens=fields["completion_tokens"],
         latency_s=round(latency, 6),
-        error=None if reason != "error" else f"finish_reason {sample.finish_reason}",
+        error=None if reason != "error" else f"finish_reason {fields['finish_reason']}",
     )
 
 
@@ -84,7 +101,7 @@ class VLLMBackend:
             )
             latency = (time.perf_counter() - started) / len(chunk)
             for request, output in zip(chunk, outputs, strict=False):
-                on_result(completion_from_output(request, output, latency))
+                on_result(completion_from_fields(request, output_fields(output), latency))
 
     def close(self) -> None:
         """Drop the engine so its GPU memory can be reclaimed."""

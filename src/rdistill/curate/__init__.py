@@ -21,7 +21,6 @@ from typing import Any
 
 from rdistill.config import CurateOptions
 from rdistill.curate.decontaminate import BenchmarkIndex, Hit, eval_items, read_benchmark_file
-from rdistill.curate.dedup import near_duplicates
 from rdistill.curate.difficulty import problem_levels
 from rdistill.curate.filters import first_failure, repetition, student_token_counts, trace_checks
 from rdistill.curate.select import Candidate, select_budget, topic_of
@@ -37,6 +36,7 @@ from rdistill.data import (
 )
 from rdistill.data.manifest import DEFAULT_CONTEXT, StageContext, run_stage
 from rdistill.errors import DataError, RecipeError
+from rdistill.similarity.minhash import near_duplicates
 
 SFT_OUTPUT = "sft.jsonl"
 SELECTION_OUTPUT = "selection.parquet"

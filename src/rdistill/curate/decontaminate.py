@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from rdistill.curate.text import normalise_batch
 from rdistill.data import read_jsonl, read_parquet
 from rdistill.errors import DataError
+from rdistill.similarity.text import normalise_batch
 
 MASK = (1 << 64) - 1
 PRIME = np.uint64(1099511628211)

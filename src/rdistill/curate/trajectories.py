@@ -11,7 +11,7 @@ import random
 from typing import Any
 
 from rdistill.config import TrajectoryOptions
-from rdistill.curate.text import word_ngrams
+from rdistill.similarity.text import word_ngrams
 
 TRACE_SHINGLE = 3
 

@@ -19,6 +19,8 @@ from rdistill.data.io import (
 from rdistill.data.schema import (
     BASE_FILE,
     EVAL_COLUMNS,
+    GROUP_LABELS,
+    GROUPS,
     PROBLEM_COLUMNS,
     ROLLOUT_COLUMNS,
     SFT_COLUMNS,
@@ -34,6 +36,8 @@ from rdistill.data.schema import (
 __all__ = [
     "BASE_FILE",
     "EVAL_COLUMNS",
+    "GROUPS",
+    "GROUP_LABELS",
     "PROBLEM_COLUMNS",
     "ROLLOUT_COLUMNS",
     "SFT_COLUMNS",

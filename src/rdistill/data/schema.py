@@ -33,6 +33,9 @@ SFT_COLUMNS = ("messages", "problem_id", "teacher", "why")
 EVAL_COLUMNS = ("benchmark", "problem_id", "sample_index", "correct", "finished", "has_think", "tokens")
 
 DOMAINS = ("math", "code", "mcq", "text")
+# Benchmark groups of eval/summary.json, in the order tables show them, and how they are labelled.
+GROUPS = ("in_domain", "generalisation", "out_of_domain")
+GROUP_LABELS = {"in_domain": "in-domain", "generalisation": "generalisation", "out_of_domain": "out-of-domain"}
 BASE_FILE = "base.json"
 
 

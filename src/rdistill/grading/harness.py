@@ -3,15 +3,17 @@
 `rdistill.grading.sandbox` starts it as `python -I -S -c <this file's text>` inside the chosen
 isolation, so it imports nothing but the standard library and never rdistill itself. Its first
 input line is its configuration; every further line is one solution, {program, tests,
-test_timeout_s, cpu_s}, answered by one result line on a copy of the original stdout that no
-child keeps open. A function-test child reports success by writing a fresh per-test nonce to
-its pipe after the test returns, so a program that exits early (sys.exit, os._exit) cannot
-pass; a stdin/stdout child writes its output to the pipe and the harness compares it (numbers
-within 1e-6). The harness is not dumpable, so a test running as the same user can neither
-trace it nor open its file descriptors.
+test_timeout_s, cpu_s, stdout_rule}, answered by one result line on a copy of the original
+stdout that no child keeps open. A function-test child reports success by writing a fresh
+per-test nonce to its pipe after the test returns, so a program that exits early (sys.exit,
+os._exit) cannot pass; a stdin/stdout child writes its output to the pipe and the harness
+compares it by the solution's `stdout_rule` (`outputs_match`; the rules are described in
+`rdistill.grading.programs`). The harness is not dumpable, so a test running as the same user
+can neither trace it nor open its file descriptors.
 """
 
 import ctypes
+import decimal
 import json
 import os
 import resource
@@ -78,13 +80,78 @@ def tokens_equal(got, want):
 
 
 def outputs_equal(got, want):
-    """A stdin/stdout test's verdict: the same non-empty lines of the same tokens, whitespace ignored."""
+    """rdistill's own rule: the same non-empty lines of the same tokens, whitespace ignored, numbers within 1e-6."""
     got_lines = [line.split() for line in got.strip().splitlines() if line.strip()]
     want_lines = [line.split() for line in want.strip().splitlines() if line.strip()]
     return len(got_lines) == len(want_lines) and all(
         len(g) == len(w) and all(tokens_equal(a, b) for a, b in zip(g, w, strict=False))
         for g, w in zip(got_lines, want_lines, strict=False)
     )
+
+
+def _decimals(line):
+    try:
+        return [decimal.Decimal(token) for token in line.split()]
+    except decimal.InvalidOperation:
+        return None
+
+
+def livecodebench_equal(got, want):
+    """LiveCodeBench's rule (testing_util.grade_stdio): line by line after stripping, equal as text or as Decimals.
+
+    The same number of lines (inner blank lines count); a line matches when equal as text or
+    when its whitespace-separated tokens are equal as `decimal.Decimal`s (so 0.50 == 0.5 and
+    1e3 == 1000, but no tolerance: 0.3333333 != 0.333333).
+    """
+    got_lines = [line.strip() for line in got.strip().split("\n")]
+    want_lines = [line.strip() for line in want.strip().split("\n")]
+    if len(got_lines) != len(want_lines):
+        return False
+    for got_line, want_line in zip(got_lines, want_lines, strict=False):
+        if got_line == want_line:
+            continue
+        got_numbers, want_numbers = _decimals(got_line), _decimals(want_line)
+        if got_numbers is None or want_numbers is None or got_numbers != want_numbers:
+            return False
+    return True
+
+
+def _token_matches(got, want, tolerance, relative):
+    if got == want:
+        return True
+    if tolerance is None:
+        return False
+    try:
+        got_number, want_number = float(got), float(want)
+    except ValueError:
+        return False
+    scale = max(1.0, abs(want_number)) if relative else 1.0
+    return abs(got_number - want_number) <= tolerance * scale
+
+
+def tokens_match(got, want, rule):
+    """A checker of competitive programming: the same whitespace-separated tokens, line breaks ignored.
+
+    `rule`: `ignore_case` (the statement accepts YES in any case), `float_tolerance` (None: every
+    token must be equal as text) and `relative` (an error relative to max(1, |expected|), the
+    Codeforces "absolute or relative error" checker; else absolute).
+    """
+    got_tokens, want_tokens = got.split(), want.split()
+    if rule.get("ignore_case"):
+        got_tokens, want_tokens = [t.lower() for t in got_tokens], [t.lower() for t in want_tokens]
+    tolerance, relative = rule.get("float_tolerance"), rule.get("relative", True)
+    return len(got_tokens) == len(want_tokens) and all(
+        _token_matches(a, b, tolerance, relative) for a, b in zip(got_tokens, want_tokens, strict=False)
+    )
+
+
+def outputs_match(got, want, rule):
+    """A stdin/stdout test's verdict under the solution's rule: None (rdistill's), livecodebench or tokens."""
+    if rule is None:
+        return outputs_equal(got, want)
+    if rule["kind"] == "livecodebench":
+        return livecodebench_equal(got, want)
+    return tokens_match(got, want, rule)
 
 
 def _child(payload, test, write_fd, input_fd, nonce):
@@ -239,7 +306,7 @@ def _run(payload, test):
     if code != 0:
         return {1: "wrong_answer", 3: "memory"}.get(code, "runtime_error")
     if test.get("input") is not None:
-        return "pass" if outputs_equal(output, test["output"]) else "wrong_answer"
+        return "pass" if outputs_match(output, test["output"], payload.get("stdout_rule")) else "wrong_answer"
     return "pass" if output == nonce else "runtime_error"
 
 

@@ -193,10 +193,16 @@ class Harness:
             data += chunk
         return json.loads(data)
 
-    def run(self, program: str, tests: list[dict], timeout_s: float) -> list[str]:
-        """Each test's verdict ('pass' or a failure reason)."""
+    def run(self, program: str, tests: list[dict], timeout_s: float, stdout_rule: dict | None = None) -> list[str]:
+        """Each test's verdict ('pass' or a failure reason); `stdout_rule` compares stdin/stdout outputs."""
         self._send(
-            {"program": program, "tests": tests, "test_timeout_s": timeout_s, "cpu_s": max(1, int(timeout_s) + 1)}
+            {
+                "program": program,
+                "tests": tests,
+                "test_timeout_s": timeout_s,
+                "cpu_s": max(1, int(timeout_s) + 1),
+                "stdout_rule": stdout_rule,
+            }
         )
         return self._receive(timeout_s * len(tests) + SOLUTION_SLACK_S)
 
@@ -263,7 +269,7 @@ class _WarmHarness:
     lock = threading.Lock()
 
     @classmethod
-    def run(cls, program: str, tests: list[dict], timeout_s: float) -> list[str] | str:
+    def run(cls, program: str, tests: list[dict], timeout_s: float, stdout_rule: dict | None) -> list[str] | str:
         """Each test's verdict, or the whole solution's failure reason if the harness was lost.
 
         A harness found dead (it may have died after its last answer) gets one replacement: a
@@ -271,22 +277,22 @@ class _WarmHarness:
         """
         with cls.lock:
             try:
-                return cls._run_once(program, tests, timeout_s)
+                return cls._run_once(program, tests, timeout_s, stdout_rule)
             except HarnessGone as gone:
                 if str(gone) == "timeout":
                     return "timeout"
             try:
-                return cls._run_once(program, tests, timeout_s)
+                return cls._run_once(program, tests, timeout_s, stdout_rule)
             except HarnessGone as gone:
                 return str(gone)
 
     @classmethod
-    def _run_once(cls, program: str, tests: list[dict], timeout_s: float) -> list[str]:
+    def _run_once(cls, program: str, tests: list[dict], timeout_s: float, stdout_rule: dict | None) -> list[str]:
         try:
             if cls.harness is None or cls.harness.process.poll() is not None:
                 cls.close()
                 cls.harness = Harness(isolation())
-            return cls.harness.run(program, tests, timeout_s)
+            return cls.harness.run(program, tests, timeout_s, stdout_rule)
         except HarnessGone:
             cls.close()
             raise
@@ -312,9 +318,13 @@ def harness_pid() -> int | None:
     return _WarmHarness.harness.process.pid if _WarmHarness.harness else None
 
 
-def run_program(program: str, tests: list[dict], timeout_s: float) -> RunResult:
-    """Run `program` against `tests` (function tests or stdin/stdout pairs), `timeout_s` per test."""
-    results = _WarmHarness.run(program, tests, timeout_s)
+def run_program(program: str, tests: list[dict], timeout_s: float, stdout_rule: dict | None = None) -> RunResult:
+    """Run `program` against `tests` (function tests or stdin/stdout pairs), `timeout_s` per test.
+
+    `stdout_rule` says how a stdin/stdout test's output is compared (`rdistill.grading.programs`);
+    None is rdistill's own rule.
+    """
+    results = _WarmHarness.run(program, tests, timeout_s, stdout_rule)
     if isinstance(results, str):
         return RunResult(0, len(tests), results)
     failures = [result for result in results if result != "pass"]

@@ -1,9 +1,12 @@
-"""The micro-world's student: a BPE tokenizer, a tiny Llama, and the corpus of its base training.
+"""The micro-world's student: a BPE tokenizer, a tiny Llama, and the corpora of its two bases.
 
-The base plays the part of the papers' instruct models: it has learned to answer every task
-*directly* (no `<think>` block), with pages of sums as its arithmetic knowledge, before any
-distillation. This module defines the student and what it learns; the `base` stage trains it
-(once per configuration, then cached).
+A base plays the part of the papers' students before distillation. The `direct` base (the
+Valley paper's non-reasoning instruct model) has learned to answer every task at once, with no
+`<think>` block, and knows local arithmetic and the fact table. The `reasoner` base (DED's
+regime) learned more broadly: other skill families, some with step traces, and math and code in
+a house style of reasoning (`rdistill.micro.skills`). Neither corpus holds a held-out item
+(`rdistill.micro.holdout`). This module defines the student and what it learns; the `base`
+stage trains it (once per configuration, then cached).
 """
 
 from __future__ import annotations
@@ -13,8 +16,14 @@ import random
 from typing import Any
 
 from rdistill.config import MicroStudentConfig
+from rdistill.micro.holdout import held_out
 from rdistill.micro.problems import FACTS, arithmetic_drill, fact_prompt, generate_problems, list_op_expr
+from rdistill.micro.skills import SKILLS, house_trace, skill_item
 from rdistill.micro.teachers import TEACHERS, write_trace
+
+BASE_LEVELS = [1, 2, 3, 4]
+# A runaway trace repeats one line up to the limit: the tokenizer needs a few of its words, not thousands.
+TOKENIZER_TRACE_WORDS = 400
 
 SPECIAL_TOKENS = ["<|pad|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>", "<think>", "</think>"]
 
@@ -46,17 +55,32 @@ def direct_answer(problem: dict[str, Any]) -> str:
     return f"The answer is \\boxed{{{problem['answer']}}}."
 
 
+def base_problems(config: MicroStudentConfig) -> dict[str, list[dict[str, Any]]]:
+    """The math and code problems of a base's corpus: none held out (`rdistill.micro.holdout`)."""
+    return {
+        domain: generate_problems(domain, count, BASE_LEVELS, seed=config.seed + 1000, excluded=held_out())
+        for domain, count in (("math", config.base_math), ("code", config.base_code))
+    }
+
+
 def base_corpus(config: MicroStudentConfig) -> list[list[dict[str, str]]]:
-    """Chat conversations of the base's training: direct answers on every task, facts and sums."""
-    conversations = []
-    for domain, count in (("math", config.base_math), ("code", config.base_code)):
-        problems = generate_problems(domain, count, [1, 2, 3, 4], seed=config.seed + 1000)
-        conversations += [_conversation(p["prompt"], direct_answer(p)) for p in problems]
-    for name, color in FACTS * config.fact_repeats:
-        conversations.append(_conversation(fact_prompt(name), f"The answer is \\boxed{{{color}}}."))
+    """Chat conversations of a base's training: its tasks, the facts and pages of sums."""
     rng = random.Random(config.seed)
-    facts = [arithmetic_drill(rng) for _ in range(config.base_arithmetic)]
-    conversations += [_conversation(p["prompt"], direct_answer(p)) for p in facts]
+    conversations = []
+    for problems in base_problems(config).values():
+        if config.kind == "direct":
+            conversations += [_conversation(p["prompt"], direct_answer(p)) for p in problems]
+        else:
+            conversations += [_conversation(p["prompt"], house_trace(p, rng, config.house_accuracy)) for p in problems]
+    fact_answer = "The answer is \\boxed{{{}}}." if config.kind == "direct" else "Answer: \\boxed{{{}}}"
+    for fact in FACTS * config.fact_repeats:
+        conversations.append(_conversation(fact_prompt(fact.name), fact_answer.format(fact.color)))
+    if config.kind == "reasoner":
+        for skill in SKILLS:
+            items = [skill_item(skill, rng, think=index % 2 == 0) for index in range(config.skill_items)]
+            conversations += [_conversation(prompt, answer) for prompt, answer in items]
+    drills = [arithmetic_drill(rng) for _ in range(config.base_arithmetic)]
+    conversations += [_conversation(p["prompt"], direct_answer(p)) for p in drills]
     random.Random(config.seed).shuffle(conversations)
     return conversations
 
@@ -66,17 +90,20 @@ def _conversation(prompt: str, answer: str) -> list[dict[str, str]]:
 
 
 def tokenizer_corpus(config: MicroStudentConfig) -> list[str]:
-    """Texts the BPE tokenizer is fitted on: prompts, direct answers and every teacher's traces."""
-    texts = [f"{fact_prompt(name)} The answer is \\boxed{{{color}}}." for name, color in FACTS]
+    """Texts the BPE tokenizer is fitted on: prompts, both bases' answers, every teacher's traces and the skills."""
+    texts = [f"{fact_prompt(fact.name)} The answer is \\boxed{{{fact.color}}}." for fact in FACTS]
     rng = random.Random(config.seed)
     for fact in (arithmetic_drill(rng) for _ in range(50)):
         texts += [fact["prompt"], direct_answer(fact)]
     for domain in ("math", "code"):
-        for index, problem in enumerate(generate_problems(domain, 400, [1, 2, 3, 4], seed=config.seed + 2000)):
-            texts += [problem["prompt"], direct_answer(problem)]
+        for index, problem in enumerate(generate_problems(domain, 400, [1, 2, 3, 4, 5, 6], seed=config.seed + 2000)):
+            texts += [problem["prompt"], direct_answer(problem), house_trace(problem, rng, config.house_accuracy)]
             for style in TEACHERS.values():
-                reasoning, answer = write_trace(problem, style, seed=index)
-                texts += [reasoning, answer]
+                trace = write_trace(problem, style, seed=index, max_words=TOKENIZER_TRACE_WORDS)
+                texts += [trace.reasoning, trace.response]
+    for skill in SKILLS:
+        for index in range(40):
+            texts += list(skill_item(skill, rng, think=index % 2 == 0))
     return texts
 
 

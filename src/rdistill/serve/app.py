@@ -192,6 +192,8 @@ def build_app(
             return openai_error(400, f"invalid request: {error}", "invalid_request_error")
         if options.faults.ignore_n:
             chat.n = 1
+        if options.faults.ignore_sampling:
+            chat.temperature, chat.top_p, chat.seed = 0.0, 1.0, None
         if chat.model != model_name:
             return openai_error(404, f"The model `{chat.model}` does not exist.", "not_found_error")
         try:

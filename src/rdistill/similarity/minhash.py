@@ -1,4 +1,7 @@
-"""Near-duplicate removal: MinHash LSH over word shingles, one representative kept per cluster.
+"""Near-duplicates: MinHash LSH over word shingles, one representative kept per cluster.
+
+Curation removes near-duplicate problems with it, and the micro-world keeps every pool and base
+corpus clear of its held-out prompts with the same test, so "near-duplicate" means one thing.
 
 datasketch computes the signatures and the LSH index proposes candidates; each candidate is
 confirmed by the exact Jaccard similarity of the shingle sets, so the estimate's noise (about
@@ -15,7 +18,7 @@ import numpy as np
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from rdistill.config import DedupOptions
-from rdistill.curate.text import normalise_batch
+from rdistill.similarity.text import normalise_batch
 
 MIX = np.uint64(0x9E3779B97F4A7C15)
 
@@ -82,3 +85,39 @@ def near_duplicates(keys: list[str], texts: list[str], options: DedupOptions) ->
         elif position[key] == index:
             lsh.insert(key, LeanMinHash(signature))
     return duplicate_of
+
+
+class NearDuplicateIndex:
+    """Reference texts that candidates are checked against: is a candidate a near-duplicate of any of them?
+
+    The same test as `near_duplicates` (word shingles, exact Jaccard at the threshold), but exact:
+    an inverted index from shingle to reference finds every reference sharing a shingle, so none
+    is missed the way LSH misses a few pairs near the threshold. Meant for reference sets of up to
+    tens of thousands of texts (held-out items, benchmarks).
+    """
+
+    def __init__(self, texts: list[str], options: DedupOptions) -> None:
+        self.options = options
+        self.shingles = shingle_hashes(texts, options.shingle) if texts else []
+        self.postings: dict[int, list[int]] = {}
+        for index, shingles in enumerate(self.shingles):
+            for value in shingles.tolist():
+                self.postings.setdefault(value, []).append(index)
+
+    def matches(self, texts: list[str]) -> list[int | None]:
+        """Per candidate, the first reference text it is a near-duplicate of, or None."""
+        if not texts or not self.shingles:
+            return [None] * len(texts)
+        found: list[int | None] = []
+        for shingles in shingle_hashes(texts, self.options.shingle):
+            shared: dict[int, int] = {}
+            for value in shingles.tolist():
+                for reference in self.postings.get(value, ()):
+                    shared[reference] = shared.get(reference, 0) + 1
+            close = [
+                reference
+                for reference, count in shared.items()
+                if count / (len(shingles) + len(self.shingles[reference]) - count) >= self.options.threshold
+            ]
+            found.append(min(close) if close else None)
+        return found
