@@ -58,7 +58,7 @@ def make_pool(run_dir: Path, requests: int) -> list[dict]:
     from rdistill.generate import training_problems
 
     half = requests // 2
-    options = ProblemsOptions.model_validate({"micro": {"math": half, "code": requests - half, "eval_per_domain": 1}})
+    options = ProblemsOptions.model_validate({"micro": {"math": half, "code": requests - half, "eval_per_domain": 4}})
     make_problems(options, run_dir, QUIET)
     return [[{"role": "user", "content": problem["prompt"]}] for problem in training_problems(run_dir)]
 

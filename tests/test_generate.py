@@ -24,7 +24,7 @@ def big_recipe(run_dir):
     return {
         "name": "kill",
         "run_dir": str(run_dir),
-        "problems": {"micro": {"math": 3000, "code": 3000, "eval_per_domain": 5}},
+        "problems": {"micro": {"math": 3000, "code": 3000, "eval_per_domain": 4, "difficulties": [3, 4]}},
         "generate": {"teachers": [{"name": "stepwise"}, {"name": "checker"}], "samples_per_problem": 4},
     }
 

@@ -79,7 +79,7 @@ def test_generate_records_the_check_of_rdistill_serve_and_of_a_server_that_ignor
     tmp_path, served_student, flags
 ):
     run_dir = tmp_path / "run"
-    pool = {"micro": {"math": 10, "code": 0, "eval_per_domain": 2, "difficulties": [1, 2]}}
+    pool = {"micro": {"math": 10, "code": 0, "eval_per_domain": 4, "difficulties": [1, 2]}}
     make_problems(ProblemsOptions.model_validate(pool), run_dir, QUIET)
     with served(str(served_student), "--model-name", "student", *flags) as url:
         teacher = {"name": "t", "backend": "openai", "model": "student", "base_urls": [url], "timeout_s": 60}

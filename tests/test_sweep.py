@@ -58,6 +58,7 @@ def test_summary_gives_mean_and_spread_over_seeds():
             "accuracy": {"math": math, "code": code, "text": text},
             "base_accuracy": {"math": 0.1},
             "in_domain": (math + code) / 2,
+            "generalisation": None,
             "out_of_domain": text,
         }
 
