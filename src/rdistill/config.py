@@ -941,10 +941,12 @@ def _describe(error: dict) -> str:
 def load_recipe(path: Path) -> Recipe:
     """Parse and validate a recipe file; every problem is reported with its key path."""
     path = Path(path)
-    if not path.exists():
-        raise RecipeError(f"{path}: recipe file not found")
+    if not path.is_file():
+        raise RecipeError(f"{path}: {'a directory, not a recipe file' if path.is_dir() else 'recipe file not found'}")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
     except yaml.YAMLError as exc:
         raise RecipeError(f"{path}: not valid YAML ({exc})") from exc
     if not isinstance(raw, dict):

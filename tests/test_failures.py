@@ -1,0 +1,233 @@
+"""What a user's mistakes cost (issue 14): bad files are caught before any stage runs, with exit 2 and
+FILE:LINE: field; a failed or interrupted stage keeps the finished outputs it was replacing; nothing is lost.
+
+Every test here builds its run directory by hand or runs only the cheap `problems` stage: none trains.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from helpers import QUIET, rdistill, write_recipe
+from rdistill.data.manifest import read_manifest, run_stage, stage_state
+
+
+def aime_row(identifier: str, problem="What is 1 + 1?", answer="2") -> str:
+    return json.dumps({"id": identifier, "problem": problem, "answer": answer})
+
+
+def aime_recipe(run_dir: Path, path: Path) -> dict:
+    """A recipe evaluating only the base on one AIME-format benchmark file."""
+    return {
+        "name": "bench",
+        "run_dir": str(run_dir),
+        "evaluate": {"distilled": False, "benchmarks": [{"name": "aime", "format": "aime", "path": str(path)}]},
+    }
+
+
+def finished_eval(run_dir: Path) -> dict[str, bytes]:
+    """A run directory whose evaluate stage finished: its files, as bytes, to compare with after a failure."""
+    (run_dir / "eval").mkdir(parents=True)
+    for name in ("aime.parquet", "summary.json", "parts/base/aime.jsonl"):
+        (run_dir / "eval" / name).parent.mkdir(parents=True, exist_ok=True)
+        (run_dir / "eval" / name).write_text(f"finished {name}\n")
+    manifest = {"stages": {"evaluate": {"status": "done", "config_hash": "x", "input_hashes": {}, "outputs": {}}}}
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*")) if p.is_file()}
+
+
+def files(run_dir: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*")) if p.is_file()}
+
+
+# Case 1 and 3: a bad benchmark file is found before the stage starts, and nothing is removed.
+
+
+def test_a_torn_benchmark_file_stops_evaluate_before_it_removes_finished_answers(tmp_path):
+    run_dir = tmp_path / "run"
+    before = finished_eval(run_dir)
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text(aime_row("1") + "\n" + aime_row("2") + "\n" + '{"id": "3", "probl\n')
+    recipe = write_recipe(tmp_path / "recipe.yaml", aime_recipe(run_dir, bench))
+    code, said = rdistill("evaluate", "--recipe", str(recipe))
+    assert code == 2 and f"{bench}:3: invalid JSON" in said and "Traceback" not in said
+    assert files(run_dir) == before, "every finished file is still there, byte for byte"
+
+
+def test_a_missing_benchmark_path_fails_run_at_once_before_any_stage(tmp_path):
+    run_dir = tmp_path / "run"
+    recipe = write_recipe(tmp_path / "recipe.yaml", aime_recipe(run_dir, tmp_path / "nowhere.jsonl"))
+    code, said = rdistill("run", str(recipe))
+    assert code == 2 and "evaluate.benchmarks[0].path" in said and "nowhere.jsonl not found" in said
+    assert not run_dir.exists(), "no stage ran, nothing was written"
+
+
+def test_check_reports_every_problem_at_once(tmp_path):
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text(aime_row("1", problem=None) + "\n" + aime_row("2", answer=[]) + "\n")
+    recipe = aime_recipe(tmp_path / "run", bench)
+    recipe["train"] = {"stages": [{"name": "broad", "data": str(tmp_path / "missing.jsonl")}]}
+    recipe["curate"] = {"decontaminate": {"extra_files": [str(tmp_path / "gone.jsonl")]}}
+    code, said = rdistill("check", str(write_recipe(tmp_path / "recipe.yaml", recipe)))
+    assert code == 2 and "4 problems found before any stage ran" in said
+    assert f"{bench}:1: field 'problem': null" in said, "a null problem is not turned into the prompt 'None'"
+    assert f"{bench}:2: field 'answer': expected str or int, got list" in said
+    assert "train.stages[0].data:" in said and "missing.jsonl not found" in said
+    assert "curate.decontaminate.extra_files:" in said and "gone.jsonl not found" in said
+
+
+def test_a_bad_training_stage_file_stops_train_before_it_removes_the_student(tmp_path):
+    run_dir = tmp_path / "run"
+    (run_dir / "student").mkdir(parents=True)
+    (run_dir / "student" / "model.safetensors").write_text("weights")
+    data = tmp_path / "broad.jsonl"
+    rows = [
+        {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]},
+        {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": 7}]},
+        {"messages": [{"role": "user", "content": "q"}]},
+    ]
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    recipe = {"run_dir": str(run_dir), "train": {"stages": [{"name": "broad", "data": str(data)}]}}
+    code, said = rdistill("train", "--recipe", str(write_recipe(tmp_path / "recipe.yaml", recipe)))
+    assert code == 2 and "Traceback" not in said
+    assert f"{data}:2: messages[1].content: expected text, got int 7" in said
+    assert f"{data}:3: messages: no assistant turn to learn from" in said
+    assert (run_dir / "student" / "model.safetensors").read_text() == "weights"
+
+
+# Case 1 and 7: a stage that fails keeps what it was replacing and says so in the manifest.
+
+
+def demo_stage(run_dir: Path, config: dict, fail: BaseException | None = None, force: bool = False) -> dict:
+    def work():
+        (run_dir / "out").mkdir(exist_ok=True)
+        (run_dir / "out" / "result.txt").write_text(json.dumps(config))
+        (run_dir / "out" / "empty.jsonl").touch()
+        if fail is not None:
+            raise fail
+        return {"config": config}
+
+    return run_stage(run_dir, "demo", config, ["in.txt"], ["out"], work, replace(QUIET, force=force), ["out"])
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("teacher gone"), KeyboardInterrupt()])
+def test_a_failed_rerun_keeps_the_finished_outputs_and_is_marked_failed(tmp_path, failure):
+    (tmp_path / "in.txt").write_text("input")
+    demo_stage(tmp_path, {"a": 1})
+    with pytest.raises(type(failure)):
+        demo_stage(tmp_path, {"a": 2}, fail=failure)
+    assert json.loads((tmp_path / "out" / "result.txt").read_text()) == {"a": 1}, "the finished output is back"
+    entry = read_manifest(tmp_path)["stages"]["demo"]
+    assert entry["status"] == "failed" and entry["restored"] and entry["counts"] == {"config": {"a": 1}}
+    assert ("teacher gone" in entry["error"]) if isinstance(failure, RuntimeError) else "Ctrl-C" in entry["error"]
+    assert not (tmp_path / ".previous" / "demo").exists()
+    demo_stage(tmp_path, {"a": 1})
+    assert read_manifest(tmp_path)["stages"]["demo"]["status"] == "done", "the kept outputs count as done again"
+    with pytest.raises(RuntimeError):
+        demo_stage(tmp_path, {"a": 1}, fail=RuntimeError("again"), force=True)
+    assert json.loads((tmp_path / "out" / "result.txt").read_text()) == {"a": 1}, "--force keeps them too"
+
+
+def test_a_first_run_that_fails_keeps_its_partial_work_but_no_empty_file(tmp_path):
+    (tmp_path / "in.txt").write_text("input")
+    with pytest.raises(RuntimeError):
+        demo_stage(tmp_path, {"a": 1}, fail=RuntimeError("boom"))
+    assert (tmp_path / "out" / "result.txt").exists(), "resumable partial work is kept"
+    assert not (tmp_path / "out" / "empty.jsonl").exists(), "an empty file is not left behind"
+    assert read_manifest(tmp_path)["stages"]["demo"]["status"] == "failed"
+
+
+def test_a_stage_whose_input_changed_is_stale(tmp_path):
+    (tmp_path / "in.txt").write_text("input")
+    entry = demo_stage(tmp_path, {"a": 1})
+    assert stage_state(tmp_path, entry) == "done"
+    (tmp_path / "in.txt").write_text("edited")
+    assert stage_state(tmp_path, entry) == "stale"
+
+
+# Case 10: a finished output torn after the fact is noticed when the stage would be skipped.
+
+
+def test_a_torn_output_of_a_finished_stage_is_rerun_not_skipped(tmp_path):
+    (tmp_path / "in.txt").write_text("input")
+    calls = []
+
+    def work():
+        calls.append(1)
+        (tmp_path / "rows.jsonl").write_text('{"a": 1}\n{"a": 2}\n')
+        return {}
+
+    def stage():
+        return run_stage(tmp_path, "demo", {}, ["in.txt"], ["rows.jsonl"], work, QUIET)
+
+    stage()
+    stage()
+    assert len(calls) == 1
+    (tmp_path / "rows.jsonl").write_text('{"a": 1}\n{"a"')
+    stage()
+    assert len(calls) == 2 and (tmp_path / "rows.jsonl").read_text().endswith("}\n")
+
+
+# Case 2: stage commands use the run's own recipe, and refuse another one.
+
+
+def test_a_stage_command_without_recipe_uses_the_runs_own_and_refuses_a_different_one(tmp_path):
+    run_dir = tmp_path / "run"
+    own = {"name": "own", "run_dir": str(run_dir), "problems": {"micro": {"math": 12, "code": 6, "eval_per_domain": 4}}}
+    code, said = rdistill("problems", "--recipe", str(write_recipe(tmp_path / "own.yaml", own)))
+    assert code == 0, said
+    code, said = rdistill("problems", "--run-dir", str(run_dir))
+    assert code == 0 and "the run's own" in said and "skip problems" in said and '"train/math": 12' in said, said
+    other = {**own, "problems": {"micro": {"math": 20, "code": 6, "eval_per_domain": 4}}}
+    other_path = write_recipe(tmp_path / "other.yaml", other)
+    code, said = rdistill("problems", "--recipe", str(other_path))
+    assert code == 2 and "problems.micro.math" in said and "--force" in said
+    code, said = rdistill("problems", "--recipe", str(other_path), "--force")
+    assert code == 0, said
+
+
+# Case 4, 5 and 9: clean errors with 1-based lines, for the inputs that used to raise tracebacks.
+
+
+def test_an_empty_benchmark_file_is_a_clean_error(tmp_path):
+    bench = tmp_path / "empty.jsonl"
+    bench.write_text("\n")
+    code, said = rdistill("check", str(write_recipe(tmp_path / "r.yaml", aime_recipe(tmp_path / "run", bench))))
+    assert code == 2 and f"{bench}: no problems in the file" in said
+
+
+def test_field_errors_name_the_1_based_line_of_the_file(tmp_path):
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text(aime_row("1") + "\n\n" + aime_row("2") + "\n" + json.dumps({"id": "3", "answer": "4"}) + "\n")
+    code, said = rdistill("check", str(write_recipe(tmp_path / "r.yaml", aime_recipe(tmp_path / "run", bench))))
+    assert code == 2 and f"{bench}:4: missing field 'problem'" in said
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [(None, "a directory, not a recipe file"), (b"name: caf\xe9\n", "not UTF-8 text")],
+)
+def test_a_recipe_that_is_a_directory_or_not_utf8_is_a_clean_error(tmp_path, content, expected):
+    path = tmp_path / "recipe.yaml"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    code, said = rdistill("run", str(path))
+    assert code == 2 and expected in said and "Traceback" not in said
+
+
+def test_a_run_dir_that_is_a_file_is_a_clean_error(tmp_path):
+    (tmp_path / "file").write_text("not a run")
+    code, said = rdistill("problems", "--run-dir", str(tmp_path / "file"))
+    assert code == 2 and "is a file, not a run directory" in said
+
+
+def test_out_of_range_micro_levels_are_refused(tmp_path):
+    recipe = write_recipe(tmp_path / "r.yaml", {"problems": {"micro": {"difficulties": [0, 99]}}})
+    code, said = rdistill("check", str(recipe))
+    assert code == 2 and "problems.micro: Value error, difficulties must be levels 1-4" in said
