@@ -231,3 +231,44 @@ def test_out_of_range_micro_levels_are_refused(tmp_path):
     recipe = write_recipe(tmp_path / "r.yaml", {"problems": {"micro": {"difficulties": [0, 99]}}})
     code, said = rdistill("check", str(recipe))
     assert code == 2 and "problems.micro: Value error, difficulties must be levels 1-4" in said
+
+
+# Case 6: progress reaches a log file without a terminal.
+
+
+def test_training_without_a_terminal_logs_plain_progress_lines(tmp_path, monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from helpers import micro_student
+    from rdistill.config import SFTOptions
+    from rdistill.training import fine_tune
+
+    monkeypatch.setenv("RDISTILL_PROGRESS_EVERY_S", "0")
+    log = io.StringIO()
+    console = Console(file=log, force_terminal=False, width=200)
+    options = SFTOptions(epochs=1.0, batch_size=4, logging_steps=1, packing=False, max_length=128)
+    conversations = [
+        [
+            {"role": "user", "content": f"What is {n} + 2?"},
+            {"role": "assistant", "content": f"<think>\n{n} + 2\n</think>\n{n + 2}"},
+        ]
+        for n in range(12)
+    ]
+    fine_tune(micro_student(tmp_path / "base"), conversations, tmp_path / "out", options, "train", console)
+    lines = [line for line in log.getvalue().splitlines() if line.startswith("train steps: ")]
+    assert len(lines) >= 2 and lines[-1].startswith("train steps: 3/3 (100%), loss ")
+    assert "tokens/s" in lines[-1] and "ETA" in lines[-1]
+
+
+# Case 8: a resumed training reports the whole run.
+
+
+def test_the_loss_of_a_resumed_run_covers_every_step():
+    from rdistill.training.sft import whole_run_loss
+
+    history = [{"step": 2, "loss": 2.0}, {"step": 4, "loss": 1.0}, {"step": 6, "loss": 0.5}]
+    # Resumed at step 4: the last leg averaged 0.5 over steps 5-6; the run averaged (2*2 + 2*1 + 2*0.5) / 6.
+    assert whole_run_loss(history, 4, 0.5, 6) == pytest.approx(7 / 6)
+    assert whole_run_loss(history, 0, 1.1, 6) == 1.1

@@ -374,7 +374,7 @@ def _loss_plot(points: list[tuple[float, float]]) -> bytes:
 
 
 def _training_section(log: dict[str, Any]) -> Section:
-    keys = ["steps", "train_loss", "seconds", "examples", "tokens_per_second", "parameters", "resumed_from"]
+    keys = ["steps", "train_loss", "seconds", "legs", "examples", "tokens_per_second", "parameters", "resumed_from"]
     rows = [[key.replace("_", " "), _fmt(log.get(key))] for key in keys if key in log]
     points = [
         (entry["step"], entry["loss"]) for entry in log.get("log_history", []) if "loss" in entry and "step" in entry

@@ -105,7 +105,8 @@ def run(options: TrainOptions, run_dir: Path, ctx: StageContext = DEFAULT_CONTEX
             summary = json.loads((run_dir / OUTPUT / TRAINING_LOG).read_text())
         else:
             summary = train_schedule(base, schedule, run_dir, ctx.console)
-        return {key: summary[key] for key in ("examples", "steps", "train_loss", "tokens_per_second", "parameters")}
+        wanted = ("examples", "steps", "train_loss", "seconds", "legs", "tokens_per_second", "parameters")
+        return {key: summary[key] for key in wanted if key in summary}
 
     inputs = [BASE_FILE, *sorted({stage.data for stage in schedule})]
     return run_stage(run_dir, "train", options, inputs, [OUTPUT], work, ctx, partials=[OUTPUT])
