@@ -272,3 +272,100 @@ def test_the_loss_of_a_resumed_run_covers_every_step():
     # Resumed at step 4: the last leg averaged 0.5 over steps 5-6; the run averaged (2*2 + 2*1 + 2*0.5) / 6.
     assert whole_run_loss(history, 4, 0.5, 6) == pytest.approx(7 / 6)
     assert whole_run_loss(history, 0, 1.1, 6) == 1.1
+
+
+# Case 4 and the fuzz test: malformed rows for every loader, each an exit 2 naming FILE:LINE and the field.
+
+VALID_ROWS = {
+    "math500": {"unique_id": "m/1", "problem": "What is 1 + 1?", "answer": "2", "level": 1, "subject": "algebra"},
+    "aime": {"id": "a1", "problem": "What is 1 + 1?", "answer": "2"},
+    "humaneval": {"task_id": "H/0", "prompt": "def f(x):\n", "test": "def check(c):\n    pass\n", "entry_point": "f"},
+    "mbpp": {"task_id": 1, "prompt": "Return x.", "test_list": ["assert f(1) == 1"]},
+    "livecodebench": {"question_id": "q1", "question_content": "Echo.", "tests": [{"input": "1", "output": "1"}]},
+    "codecontests": {"id": "c1", "question": "Echo.", "tests": [{"input": "1", "output": "1"}]},
+    "mcq": {"id": "q1", "question": "Pick A.", "choices": ["yes", "no"], "answer": "A"},
+}
+WRONG_VALUES = [None, "", "   ", 7, 2.5, True, [], {}, ["x"], {"a": 1}]
+
+
+def fuzz_cases(rng) -> list[tuple[str, str, bytes, str]]:
+    """(loader kind, format, file bytes, text the error must contain) for malformed benchmark and SFT files."""
+    from rdistill.evaluate.benchmarks import REQUIRED_FIELDS
+
+    cases = []
+    for fmt, valid in VALID_ROWS.items():
+        for names, types in REQUIRED_FIELDS[fmt].items():
+            name = names[0] if isinstance(names, tuple) else names
+            for value in [*WRONG_VALUES, "delete"]:
+                if value != "delete" and isinstance(value, types) and not isinstance(value, bool) and value:
+                    if not (isinstance(value, str) and not value.strip()):
+                        continue  # a value of a right type is not malformed
+                row = {k: v for k, v in valid.items() if k != name or isinstance(names, tuple) and k not in names}
+                if value != "delete":
+                    row[name] = value
+                line = rng.randint(2, 4)
+                body = [
+                    json.dumps({**valid, "id": f"v{i}", "task_id": f"v{i}", "question_id": f"v{i}"}) for i in range(5)
+                ]
+                body[line - 1] = json.dumps(row)
+                cases.append(("benchmark", fmt, ("\n".join(body) + "\n").encode(), f":{line}: "))
+        good = json.dumps(valid).encode()
+        cases.append(("benchmark", fmt, good + b"\n" + b'{"problem": "caf\xe9"}\n', ":2: not UTF-8"))
+        cases.append(("benchmark", fmt, good + b"\n" + good[: len(good) // 2], ":2: invalid JSON"))
+        cases.append(("benchmark", fmt, good + b"\n[1, 2]\n", ":2: expected a JSON object"))
+    turn = {"role": "assistant", "content": "a"}
+    for messages, expected in [
+        (None, "messages: expected a non-empty list"),
+        ([], "messages: expected a non-empty list"),
+        ("hi", "messages: expected a non-empty list"),
+        ([7], "messages[0]: expected an object"),
+        ([{"role": "user", "content": None}, turn], "messages[0].content: expected text"),
+        ([{"role": "robot", "content": "x"}, turn], "messages[0].role"),
+        ([{"role": "user", "content": "x" * 100_000}], "messages: no assistant turn"),
+    ]:
+        cases.append(
+            (
+                "sft",
+                "",
+                (json.dumps({"messages": [turn]}) + "\n" + json.dumps({"messages": messages}) + "\n").encode(),
+                f":2: {expected}",
+            )
+        )
+    for value in (None, "", 7, ["text"]):
+        rows = [{"problem": "A fine problem."}, {"problem": value}]
+        cases.append(("extra", "", "".join(json.dumps(row) + "\n" for row in rows).encode(), ":2: no text field"))
+    return cases
+
+
+def test_fuzzed_malformed_rows_are_exit_2_with_file_line_and_field_and_nothing_removed(tmp_path):
+    import random
+
+    cases = fuzz_cases(random.Random(14))
+    assert len(cases) > 100
+    for index, (kind, fmt, content, expected) in enumerate(cases):
+        folder = tmp_path / f"case{index}"
+        folder.mkdir()
+        data = folder / "data.jsonl"
+        data.write_bytes(content)
+        recipe = {"run_dir": str(folder / "run")}
+        if kind == "benchmark":
+            recipe["evaluate"] = {"benchmarks": [{"name": "b", "format": fmt, "path": str(data)}]}
+        elif kind == "extra":
+            recipe["curate"] = {"decontaminate": {"extra_files": [str(data)]}}
+        else:
+            recipe["train"] = {"stages": [{"name": "s", "data": str(data)}]}
+        code, said = rdistill("check", str(write_recipe(folder / "recipe.yaml", recipe)))
+        where = f"case {index} ({kind} {fmt}): {content[:200]!r}"
+        assert code == 2 and f"{data}{expected}" in said and "Traceback" not in said, f"{where}\n{said}"
+        assert data.read_bytes() == content and not (folder / "run").exists(), where
+
+
+def test_huge_values_load_or_fail_cleanly(tmp_path):
+    rows = [
+        {"id": "big", "problem": "x" * 2_000_000, "answer": 10**40},
+        {"id": "deep", "problem": "p", "answer": "1", "extra": [[[[[[1]]]]]] * 1000},
+    ]
+    data = tmp_path / "big.jsonl"
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    code, said = rdistill("check", str(write_recipe(tmp_path / "r.yaml", aime_recipe(tmp_path / "run", data))))
+    assert code == 0, said
