@@ -43,3 +43,35 @@ def test_runs_lists_each_run_with_its_stage_states_and_scores(tmp_path):
     assert code == 0, said
     assert "good-recipe" in said and "done: problems" in said and "distilled 50.0%" in said
     assert "failed: generate" in said
+
+
+def test_plan_matches_the_tokens_a_micro_world_run_counts_within_10_percent(tmp_path):
+    from helpers import QUIET, tiny_recipe_dict
+    from rdistill.config import Recipe
+    from rdistill.data import read_jsonl
+    from rdistill.pipeline import run_one
+    from rdistill.plan import plan
+
+    recipe = Recipe.model_validate(tiny_recipe_dict(tmp_path / "run"))
+    estimate = plan(recipe)
+    for stage in ("problems", "generate"):
+        run_one(stage, recipe, tmp_path / "run", QUIET)
+    for teacher in recipe.generate.teachers:
+        rows = read_jsonl(tmp_path / "run" / "rollouts" / f"{teacher.name}.jsonl")
+        planned = estimate["generate"][teacher.name]
+        assert planned["rollouts"] == len(rows)
+        for field in ("prompt_tokens", "completion_tokens"):
+            counted = sum(row[field] for row in rows)
+            assert abs(planned[field] - counted) <= 0.1 * counted, (teacher.name, field, planned[field], counted)
+    assert estimate["train"]["steps"] > 0 and estimate["gpu_hours"]["train"] > 0
+
+
+def test_plan_prints_gpu_hours_and_dollars_for_a_served_teacher(tmp_path):
+    recipe = {
+        "generate": {"teachers": [{"name": "big", "backend": "openai", "model": "m", "base_urls": ["http://x/v1"]}]},
+        "problems": {"micro": {"math": 10, "code": 10}},
+    }
+    code, said = rdistill("plan", str(write_recipe(tmp_path / "r.yaml", recipe)), "--teacher-completion-tokens", "1000")
+    assert code == 0, said
+    assert "generate big: 40 requests" in said and "40,000 completion tokens (declared)" in said
+    assert "GPU-hours: train" in said and "total $" in said

@@ -295,6 +295,57 @@ def runs(directory: Annotated[Path, typer.Argument(help="Folder holding run dire
     console.print(table if table.row_count else f"no runs under {directory}")
 
 
+@app.command(name="plan")
+def plan_command(
+    recipe: Annotated[Path, typer.Argument(help="Recipe YAML file.")],
+    gpu_hour: Annotated[float, typer.Option(help="Dollars per GPU-hour.")] = 3.0,
+    prompt_mtok: Annotated[float, typer.Option(help="Dollars per million prompt tokens of a served teacher.")] = 0.5,
+    completion_mtok: Annotated[
+        float, typer.Option(help="Dollars per million completion tokens of a served teacher.")
+    ] = 2.0,
+    teacher_completion_tokens: Annotated[
+        float | None, typer.Option(help="Declared mean completion tokens of served teachers (default: max_tokens/2).")
+    ] = None,
+    train_tokens_per_s: Annotated[
+        float | None, typer.Option(help="Training tokens/s per GPU (default: by student size).")
+    ] = None,
+    generate_tokens_per_s: Annotated[
+        float | None, typer.Option(help="Generated tokens/s per GPU when evaluating (default: by student size).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the estimate as JSON.")] = False,
+) -> None:
+    """Estimate requests, tokens, training steps, GPU-hours and dollars per stage; touches no model or endpoint."""
+    from rdistill.plan import Prices, plan
+
+    prices = Prices(
+        gpu_hour, prompt_mtok, completion_mtok, train_tokens_per_s, generate_tokens_per_s, teacher_completion_tokens
+    )
+    try:
+        estimate = plan(load_recipe(recipe), prices)
+    except RdistillError as error:
+        _fail(error)
+    if as_json:
+        print(json.dumps(estimate, indent=2))
+        return
+    for name, teacher in estimate["generate"].items():
+        console.print(
+            f"generate {name}: {teacher['requests']:,} requests, {teacher['prompt_tokens']:,} prompt + "
+            f"{teacher['completion_tokens']:,} completion tokens ({teacher['lengths']})"
+            + (f", ${teacher['dollars']:,.2f}" if "dollars" in teacher else "")
+        )
+    train = estimate["train"]
+    console.print(
+        f"train: {train['examples']:,} examples, {train['tokens']:,} tokens, {train['steps']:,} steps "
+        f"({train['student_parameters']:,} parameters at {train['tokens_per_s_per_gpu']:,} tokens/s per GPU)"
+    )
+    for name, bench in estimate["evaluate"]["benchmarks"].items():
+        console.print(
+            f"evaluate {name}: {bench['requests']:,} requests, at most {bench['max_completion_tokens']:,} tokens"
+        )
+    hours = ", ".join(f"{key} {value:,.3f}" for key, value in estimate["gpu_hours"].items())
+    console.print(f"GPU-hours: {hours}; total ${estimate['dollars']:,.2f} at ${gpu_hour}/GPU-hour")
+
+
 @app.command()
 def sweep(
     recipe: Annotated[Path, typer.Argument(help="Recipe YAML file with a `sweep:` section.")],

@@ -101,6 +101,11 @@ ENTRY_POINTS = (
         "Validate the recipe and every file it names (benchmarks, training data, extra files, models), all problems "
         "at once; `run` and every stage command do this first.",
     ),
+    (
+        "plan RECIPE.yaml",
+        "nothing",
+        "Requests, tokens, training steps, GPU-hours and dollars per stage, before anything is spent.",
+    ),
     ("init [PATH]", "`recipe.yaml`", "A commented starter recipe."),
     ("runs [DIR]", "nothing", "Every run under `runs/`: its recipe, stages done / failed / stale, in-domain scores."),
     (
