@@ -163,7 +163,7 @@ def generation_recipe(run_dir: Path, teachers: list[dict], math: int = 30, code:
     return {
         "name": "served",
         "run_dir": str(run_dir),
-        "problems": {"micro": {"math": math, "code": code, "eval_per_domain": 2, "difficulties": [1, 2, 3, 4]}},
+        "problems": {"micro": {"math": math, "code": code, "eval_per_domain": 4, "difficulties": [1, 2, 3, 4]}},
         "generate": {"teachers": teachers, "samples_per_problem": samples, "sampling": {"max_tokens": 64}},
     }
 

@@ -369,3 +369,18 @@ def test_huge_values_load_or_fail_cleanly(tmp_path):
     data.write_text("".join(json.dumps(row) + "\n" for row in rows))
     code, said = rdistill("check", str(write_recipe(tmp_path / "r.yaml", aime_recipe(tmp_path / "run", data))))
     assert code == 0, said
+
+
+def test_a_failed_generate_is_marked_failed_and_leaves_no_empty_rollout_file(tmp_path):
+    from helpers import generation_recipe, openai_teacher
+
+    run_dir = tmp_path / "run"
+    recipe = generation_recipe(run_dir, [openai_teacher("gone", ["http://127.0.0.1:9/v1"])], math=6, code=4)
+    path = write_recipe(tmp_path / "recipe.yaml", recipe)
+    code, said = rdistill("problems", "--recipe", str(path))
+    assert code == 0, said
+    code, said = rdistill("generate", "--recipe", str(path))
+    assert code == 2 and "no endpoint reachable" in said
+    entry = read_manifest(run_dir)["stages"]["generate"]
+    assert entry["status"] == "failed" and "no endpoint reachable" in entry["error"]
+    assert not (run_dir / "rollouts" / "gone.jsonl").exists(), "no empty rollouts file is left"
