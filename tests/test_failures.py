@@ -384,3 +384,22 @@ def test_a_failed_generate_is_marked_failed_and_leaves_no_empty_rollout_file(tmp
     entry = read_manifest(run_dir)["stages"]["generate"]
     assert entry["status"] == "failed" and "no endpoint reachable" in entry["error"]
     assert not (run_dir / "rollouts" / "gone.jsonl").exists(), "no empty rollouts file is left"
+
+
+def test_plain_progress_lines_say_how_far_how_fast_and_when_it_ends(monkeypatch):
+    from rdistill import console as console_module
+    from rdistill.console import PlainProgress
+
+    clock = iter([0.0, 5.0, 10.0, 40.0, 41.0])
+    monkeypatch.setattr(console_module.time, "monotonic", lambda: next(clock))
+    printed = []
+    progress = PlainProgress("answer base on math", 100, every_s=30)
+    progress.write = printed.append
+    progress.update(10)  # 5 s in: not due yet
+    progress.update(20, loss="1.2")  # 10 s
+    progress.update(50)  # 40 s: due
+    progress.update(100)  # the end is always reported
+    assert printed == [
+        "answer base on math: 50/100 (50%), loss 1.2, elapsed 0m40s, ETA 0m40s",
+        "answer base on math: 100/100 (100%), loss 1.2, elapsed 0m41s, ETA 0m00s",
+    ]

@@ -51,7 +51,7 @@ def wait_for_rows(path: Path, count: int) -> None:
 def pool(run_dir: Path, math: int, code: int) -> None:
     make_problems(
         ProblemsOptions.model_validate(
-            {"micro": {"math": math, "code": code, "eval_per_domain": 2, "difficulties": [1, 2, 3, 4]}}
+            {"micro": {"math": math, "code": code, "eval_per_domain": 4, "difficulties": [1, 2, 3, 4]}}
         ),
         run_dir,
         QUIET,
