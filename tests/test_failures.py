@@ -403,3 +403,22 @@ def test_plain_progress_lines_say_how_far_how_fast_and_when_it_ends(monkeypatch)
         "answer base on math: 50/100 (50%), loss 1.2, elapsed 0m40s, ETA 0m40s",
         "answer base on math: 100/100 (100%), loss 1.2, elapsed 0m41s, ETA 0m00s",
     ]
+
+
+def test_check_and_run_ask_every_served_teacher_before_any_stage(tmp_path):
+    from helpers import openai_teacher, served
+
+    with served("--canned-tokens", "8") as url:
+        teachers = [
+            openai_teacher("fine", [url]),
+            openai_teacher("gone", ["http://127.0.0.1:9/v1"]),
+            openai_teacher("keyless", [url], api_key_env="RDISTILL_TEST_UNSET_KEY"),
+        ]
+        recipe = write_recipe(
+            tmp_path / "r.yaml", {"run_dir": str(tmp_path / "run"), "generate": {"teachers": teachers}}
+        )
+        code, said = rdistill("run", str(recipe))
+    assert code == 2 and "2 problems found before any stage ran" in said
+    assert "generate.teachers[1].base_urls: no endpoint reachable" in said
+    assert "generate.teachers[2].api_key_env" in said and "RDISTILL_TEST_UNSET_KEY" in said
+    assert not (tmp_path / "run").exists()

@@ -109,8 +109,26 @@ def model_problems(base: BaseOptions, generate: GenerateOptions, evaluate: Evalu
     return problems
 
 
-def recipe_problems(recipe: Recipe, run_dir: Path) -> list[str]:
-    """Every problem of the recipe and the files it names; empty when the run can start."""
+def endpoint_problems(generate: GenerateOptions, evaluate: EvaluateOptions) -> list[str]:
+    """Every served model ('openai' backend): its key is set, an endpoint answers and serves the model.
+
+    The backend's own preflight (a model listing per endpoint, seconds), run before the first stage
+    rather than when `generate` or `evaluate` reaches it.
+    """
+    from rdistill.backends.openai import OpenAIBackend
+
+    specs = [(spec, f"generate.teachers[{i}]") for i, spec in enumerate(generate.teachers)]
+    specs += [(spec, f"evaluate.students[{i}]") for i, spec in enumerate(evaluate.students)]
+    return [
+        problem
+        for spec, where in specs
+        if spec.backend == "openai"
+        for problem in _guarded(lambda spec=spec, where=where: OpenAIBackend(spec, where).check_endpoints())
+    ]
+
+
+def recipe_problems(recipe: Recipe, run_dir: Path, endpoints: bool = False) -> list[str]:
+    """Every problem of the recipe and the files it names (with `endpoints`, of its servers); empty when it can run."""
     from rdistill.evaluate import check_options
     from rdistill.generate import check_teachers
 
@@ -124,12 +142,17 @@ def recipe_problems(recipe: Recipe, run_dir: Path) -> list[str]:
         *train_data_problems(recipe.train, run_dir),
         *extra_file_problems(recipe.curate),
         *model_problems(recipe.base, recipe.generate, recipe.evaluate),
+        *(endpoint_problems(recipe.generate, recipe.evaluate) if endpoints else []),
     ]
 
 
-def check_recipe(recipe: Recipe, run_dir: Path, source: str = "recipe") -> None:
-    """Raise one RecipeError listing every problem `recipe_problems` finds; nothing is written either way."""
-    problems = recipe_problems(recipe, run_dir)
+def check_recipe(recipe: Recipe, run_dir: Path, source: str = "recipe", endpoints: bool = False) -> None:
+    """Raise one RecipeError listing every problem `recipe_problems` finds; nothing is written either way.
+
+    `endpoints` asks every server too: `run` and `check` do, before hours of other stages; a stage
+    command needs not, since `generate` and `evaluate` run the same preflight as they start.
+    """
+    problems = recipe_problems(recipe, run_dir, endpoints)
     if problems:
         listed = "\n".join(f"  - {problem}" for problem in problems)
         count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"

@@ -166,7 +166,7 @@ def _run_and_summarise(recipe: Recipe, run_dir: Path | None, force: bool, source
     started = time.perf_counter()
     try:
         _check_run_dir(run_dir)
-        check_recipe(recipe, run_dir or recipe.resolved_run_dir(), source)
+        check_recipe(recipe, run_dir or recipe.resolved_run_dir(), source, endpoints=True)
         quiet_libraries()
         directory = run_recipe(recipe, run_dir, StageContext(force=force, console=console))
     except RdistillError as error:
@@ -201,7 +201,7 @@ def check(
     try:
         loaded = load_recipe(recipe)
         _check_run_dir(run_dir)
-        check_recipe(loaded, run_dir or loaded.resolved_run_dir(), str(recipe))
+        check_recipe(loaded, run_dir or loaded.resolved_run_dir(), str(recipe), endpoints=True)
     except RdistillError as error:
         _fail(error)
     console.print(f"{recipe}: no problems found")
