@@ -75,3 +75,12 @@ def test_plan_prints_gpu_hours_and_dollars_for_a_served_teacher(tmp_path):
     assert code == 0, said
     assert "generate big: 40 requests" in said and "40,000 completion tokens (declared)" in said
     assert "GPU-hours: train" in said and "total $" in said
+
+
+def test_the_recipe_reference_documents_every_field_of_each_spec_in_a_list():
+    from rdistill.config import options_markdown
+
+    reference = options_markdown()
+    for key in ("generate.teachers[].base_urls", "evaluate.benchmarks[].path", "train.stages[].data"):
+        assert f"| `{key}` |" in reference, key
+    assert "| `evaluate.benchmarks[].name` | required |" in reference
