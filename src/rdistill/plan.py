@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from rdistill.config import ModelSpec, Recipe
@@ -107,7 +106,9 @@ def student_parameters(recipe: Recipe) -> int:
         micro = recipe.base.micro
         layers, hidden, inner, vocab = micro.num_layers, micro.hidden_size, micro.intermediate_size, micro.vocab_size
     else:
-        config = json.loads((Path(recipe.base.student) / "config.json").read_text(encoding="utf-8"))
+        from rdistill.base import local_model
+
+        config = json.loads((local_model(recipe.base) / "config.json").read_text(encoding="utf-8"))
         layers, hidden = config["num_hidden_layers"], config["hidden_size"]
         inner, vocab = config["intermediate_size"], config["vocab_size"]
     return int(layers * (4 * hidden * hidden + 3 * hidden * inner) + 2 * vocab * hidden)
