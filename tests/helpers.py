@@ -105,11 +105,11 @@ def trace_conversations(count: int) -> list[list[dict[str, str]]]:
     styles = list(TEACHERS.values())
     conversations = []
     for index, problem in enumerate(problems):
-        reasoning, answer = write_trace(problem, styles[index % len(styles)], seed=index)
+        trace = write_trace(problem, styles[index % len(styles)], seed=index)
         conversations.append(
             [
                 {"role": "user", "content": problem["prompt"]},
-                {"role": "assistant", "content": f"<think>\n{reasoning}\n</think>\n{answer}"},
+                {"role": "assistant", "content": f"<think>\n{trace.reasoning}\n</think>\n{trace.response}"},
             ]
         )
     return conversations

@@ -61,11 +61,11 @@ def test_cli_rejects_a_bad_recipe_with_exit_code_2_and_writes_nothing(tmp_path):
 def test_unknown_micro_teacher_is_a_clear_error(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text(f"run_dir: {tmp_path / 'run'}\ngenerate:\n  teachers:\n    - name: nobody\n")
-    result = CliRunner().invoke(app, ["problems", "--recipe", str(path)])
-    assert result.exit_code == 0
-    result = CliRunner().invoke(app, ["generate", "--recipe", str(path)])
-    assert result.exit_code == 2
-    assert "generate.teachers[0].name" in result.output and "nobody" in result.output
+    for stage in ("problems", "generate"):
+        result = CliRunner().invoke(app, [stage, "--recipe", str(path)])
+        assert result.exit_code == 2, "the whole recipe is checked before the first stage runs"
+        assert "generate.teachers[0].name" in result.output and "nobody" in result.output
+    assert not (tmp_path / "run").exists()
 
 
 def test_console_script_help_lists_every_stage():

@@ -246,11 +246,11 @@ def test_loader_errors_name_the_recipe_key_or_the_file_row_and_field(tmp_path):
     bad.write_text(
         json.dumps({"id": "1", "problem": "p", "answer": "3"}) + "\n" + json.dumps({"id": "2", "question": "p"}) + "\n"
     )
-    with pytest.raises(DataError, match=r"bad.jsonl: row 1: missing field 'problem'"):
+    with pytest.raises(DataError, match=r"bad.jsonl:2: missing field 'problem'"):
         load("a", "aime", bad)
     twice = tmp_path / "twice.jsonl"
     twice.write_text((json.dumps({"id": "1", "problem": "p", "answer": "3"}) + "\n") * 2)
-    with pytest.raises(DataError, match=r"twice.jsonl: row 1: duplicate problem id '1'"):
+    with pytest.raises(DataError, match=r"twice.jsonl:2: duplicate problem id '1'"):
         load("a", "aime", twice)
     assert len(load("a", "aime", twice, limit=1).problems) == 1
 

@@ -29,7 +29,7 @@ COMPONENTS = {
     "errors",
     "cluster",
 }
-ENTRY_POINTS = {"", "cli", "pipeline", "sweep", "serve", "__main__"}
+ENTRY_POINTS = {"", "cli", "pipeline", "sweep", "serve", "check", "plan", "__main__"}
 
 
 def modules() -> dict[str, Path]:

@@ -64,7 +64,7 @@ def test_interrupted_stage_resumes_its_partial_work(run_dir):
     calls = []
     with pytest.raises(KeyboardInterrupt):
         write_stage(run_dir, {"a": 1}, calls, fail=True)
-    assert read_manifest(run_dir)["stages"]["demo"]["status"] == "running"
+    assert read_manifest(run_dir)["stages"]["demo"]["status"] == "failed"
     entry = write_stage(run_dir, {"a": 1}, calls)
     assert entry["counts"] == {"length": 2}, "the second run continues from the first run's partial file"
     assert json.loads((run_dir / "manifest.json").read_text())["stages"]["demo"]["status"] == "done"

@@ -62,3 +62,9 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path):
     assert late_steps
     for step in late_steps:
         assert abs(resumed_losses[step] - clean_losses[step]) < 1e-3 * max(1.0, clean_losses[step]), step
+    # The log, the report and the manifest describe the whole run, not its last leg (issue 14, case 8).
+    assert resumed_log["legs"] == 2 and resumed_log["last_leg"]["steps"] < resumed_log["steps"]
+    assert abs(resumed_log["train_loss"] - clean_log["train_loss"]) < 0.02 * clean_log["train_loss"]
+    assert resumed_log["seconds"] > resumed_log["last_leg"]["seconds"]
+    counts = read_manifest(run_dir)["stages"]["train"]["counts"]
+    assert counts["train_loss"] == resumed_log["train_loss"] and counts["legs"] == 2

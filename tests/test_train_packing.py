@@ -18,7 +18,8 @@ def trace_conversations(count: int) -> list[list[dict[str, str]]]:
     styles = list(TEACHERS.values())
     conversations = []
     for index, problem in enumerate(problems):
-        reasoning, answer = write_trace(problem, styles[index % len(styles)], seed=index)
+        trace = write_trace(problem, styles[index % len(styles)], seed=index)
+        reasoning, answer = trace.reasoning, trace.response
         conversations.append(
             [
                 {"role": "user", "content": problem["prompt"]},

@@ -16,20 +16,42 @@ from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import typer
+import yaml
 from pydantic import BaseModel, ValidationError
 from rich.markup import escape
 
+from rdistill import __version__
+from rdistill.check import check_recipe
 from rdistill.config import Recipe, ServeOptions, load_recipe
 from rdistill.console import make_console, quiet_libraries
 from rdistill.data.manifest import StageContext
 from rdistill.errors import RdistillError, RecipeError
-from rdistill.pipeline import STAGES, run_one, run_recipe
+from rdistill.pipeline import RECIPE_FILE, STAGES, run_one, run_recipe, save_resolved_recipe
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Data-efficient reasoning distillation.")
 console = make_console()
 
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        print(f"rdistill {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Data-efficient reasoning distillation."""
+
+
 RecipeOption = Annotated[
-    Path | None, typer.Option("--recipe", "-r", help="Recipe YAML (default: the micro-world's defaults).")
+    Path | None,
+    typer.Option(
+        "--recipe", "-r", help="Recipe YAML (default: the run directory's recipe.yaml, else the micro-world's)."
+    ),
 ]
 RunDirOption = Annotated[
     Path | None, typer.Option("--run-dir", help="Run directory (default: the recipe's, runs/NAME).")
@@ -37,20 +59,72 @@ RunDirOption = Annotated[
 ForceOption = Annotated[bool, typer.Option("--force", help="Rerun even if inputs and config are unchanged.")]
 
 
-def _load(recipe_path: Path | None) -> Recipe:
-    return load_recipe(recipe_path) if recipe_path is not None else Recipe(name="micro")
-
-
 def _fail(error: RdistillError) -> None:
     console.print(f"[bold red]error:[/bold red] {escape(str(error))}", highlight=False)
     raise typer.Exit(code=2)
 
 
+# Keys that say how a model is reached, not what it answers: a new endpoint or key resumes a run.
+TRANSPORT_KEYS = {"run_dir", "base_urls", "api_key_env", "concurrency", "timeout_s", "retry", "batch_size", "ray"}
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Dotted key -> leaf value of a dumped recipe, transport keys left out."""
+    if isinstance(value, dict):
+        items = [(key, item) for key, item in value.items() if key not in TRANSPORT_KEYS]
+    elif isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+        items = [(f"[{index}]", item) for index, item in enumerate(value)]
+    else:
+        return {prefix: value}
+    flat: dict[str, Any] = {}
+    for key, item in items:
+        flat |= _flat(item, f"{prefix}{key}" if key.startswith("[") or not prefix else f"{prefix}.{key}")
+    return flat
+
+
+def recipe_differences(given: Recipe, saved: Recipe) -> list[str]:
+    """The dotted keys in which two recipes differ, endpoints and other transport settings aside."""
+    first, second = _flat(given.model_dump(mode="json")), _flat(saved.model_dump(mode="json"))
+    return sorted(key for key in first.keys() | second.keys() if first.get(key) != second.get(key))
+
+
+def _stage_recipe(recipe_path: Path | None, run_dir: Path | None, force: bool) -> tuple[Recipe, Path]:
+    """The recipe a stage command runs with, and its run directory.
+
+    Without --recipe, the run directory's own recipe.yaml (the one its earlier stages ran with);
+    a recipe that differs from it in anything but transport settings is refused unless --force,
+    since it would silently replace results made under other settings.
+    """
+    if recipe_path is None:
+        directory = run_dir or Recipe(name="micro").resolved_run_dir()
+        saved = directory / RECIPE_FILE
+        if saved.is_file():
+            console.print(f"recipe: {saved} (the run's own; --recipe to give another)")
+            return load_recipe(saved), directory
+        console.print("recipe: the micro-world's defaults (no --recipe, and the run has no recipe.yaml yet)")
+        return Recipe(name="micro"), directory
+    recipe = load_recipe(recipe_path)
+    directory = run_dir or recipe.resolved_run_dir()
+    saved = directory / RECIPE_FILE
+    if saved.is_file() and not force:
+        differences = recipe_differences(recipe, load_recipe(saved))
+        if differences:
+            shown = ", ".join(differences[:8]) + (f" and {len(differences) - 8} more" if len(differences) > 8 else "")
+            raise RecipeError(
+                f"{recipe_path}: differs from the recipe {saved} was made with ({shown}); pass --force to run this "
+                f"stage with it anyway, or --run-dir for a new run"
+            )
+    return recipe, directory
+
+
 def _stage_command(stage: str, recipe_path: Path | None, run_dir: Path | None, force: bool) -> None:
     try:
-        recipe = _load(recipe_path)
+        _check_run_dir(run_dir)
+        recipe, directory = _stage_recipe(recipe_path, run_dir, force)
+        check_recipe(recipe, directory, str(recipe_path or directory / RECIPE_FILE))
         quiet_libraries()
-        directory = run_dir or recipe.resolved_run_dir()
+        directory.mkdir(parents=True, exist_ok=True)
+        save_resolved_recipe(recipe, directory)
         entry = run_one(stage, recipe, directory, StageContext(force=force, console=console))
     except RdistillError as error:
         _fail(error)
@@ -58,6 +132,11 @@ def _stage_command(stage: str, recipe_path: Path | None, run_dir: Path | None, f
         _print_evaluation(directory)
     else:
         console.print(f"{stage}: {json.dumps(entry.get('counts', {}))}")
+
+
+def _check_run_dir(run_dir: Path | None) -> None:
+    if run_dir is not None and run_dir.exists() and not run_dir.is_dir():
+        raise RecipeError(f"--run-dir: {run_dir} is a file, not a run directory")
 
 
 def _print_evaluation(run_dir: Path) -> None:
@@ -81,11 +160,13 @@ for _stage in STAGES.values():
     _register_stage(_stage.name, _stage.help)
 
 
-def _run_and_summarise(recipe: Recipe, run_dir: Path | None, force: bool) -> None:
+def _run_and_summarise(recipe: Recipe, run_dir: Path | None, force: bool, source: str) -> None:
     from rdistill.report import comparison_table
 
     started = time.perf_counter()
     try:
+        _check_run_dir(run_dir)
+        check_recipe(recipe, run_dir or recipe.resolved_run_dir(), source, endpoints=True)
         quiet_libraries()
         directory = run_recipe(recipe, run_dir, StageContext(force=force, console=console))
     except RdistillError as error:
@@ -108,7 +189,161 @@ def run(
         loaded = load_recipe(recipe)
     except RdistillError as error:
         _fail(error)
-    _run_and_summarise(loaded, run_dir, force)
+    _run_and_summarise(loaded, run_dir, force, str(recipe))
+
+
+@app.command()
+def check(
+    recipe: Annotated[Path, typer.Argument(help="Recipe YAML file.")],
+    run_dir: RunDirOption = None,
+) -> None:
+    """Validate a recipe and every file it names (benchmarks, training data, extra files, models); run nothing."""
+    try:
+        loaded = load_recipe(recipe)
+        _check_run_dir(run_dir)
+        check_recipe(loaded, run_dir or loaded.resolved_run_dir(), str(recipe), endpoints=True)
+    except RdistillError as error:
+        _fail(error)
+    console.print(f"{recipe}: no problems found")
+
+
+STARTER_RECIPE = """\
+# A starter recipe: every key below is optional and shows its default or a common choice;
+# `rdistill check THIS_FILE` validates it and every file it names, `rdistill run THIS_FILE` runs it.
+# Every option is listed with its meaning in docs/recipes.md.
+name: my-run                    # the run directory is runs/NAME unless run_dir is set
+problems:
+  source: micro                 # the micro-world's procedural problems (CPU-sized)
+  micro:
+    math: 400                   # training-pool sizes per domain
+    code: 400
+base:
+  student: micro                # 'micro', or a local transformers model folder
+generate:
+  samples_per_problem: 2        # rollouts per problem and teacher
+  teachers:                     # micro teachers; or backend: openai with model and base_urls
+    - name: stepwise
+    - name: compact
+curate:
+  budget: 400                   # training examples to keep
+train:
+  sft:
+    epochs: 12
+    learning_rate: 0.002
+evaluate:
+  samples_per_problem: 1        # k of avg@k on the micro-world benchmarks
+  # benchmarks:                 # real benchmarks from local files, for instance
+  #   - {name: aime24, format: aime, path: ../shared/data/aime24/test.jsonl}
+"""
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the recipe.")] = Path("recipe.yaml"),
+) -> None:
+    """Write a commented starter recipe (refuses to overwrite a file)."""
+    if path.exists():
+        _fail(RecipeError(f"{path}: already exists; give another path"))
+    path.write_text(STARTER_RECIPE, encoding="utf-8")
+    console.print(f"wrote {path}; edit it, then `rdistill check {path}` and `rdistill run {path}`")
+
+
+def _headline(run_dir: Path) -> str:
+    """Each student's in-domain mean accuracy, from eval/summary.json when the run has one."""
+    path = run_dir / "eval" / "summary.json"
+    if not path.is_file():
+        return "-"
+    try:
+        groups = json.loads(path.read_text(encoding="utf-8")).get("groups", {})
+    except json.JSONDecodeError:
+        return "unreadable eval/summary.json"
+    scores = [
+        f"{student} {entry['in_domain']['accuracy']:.1%}"
+        for student, entry in groups.items()
+        if "accuracy" in entry.get("in_domain", {})
+    ]
+    return ", ".join(scores) or "-"
+
+
+def run_rows(directory: Path) -> list[list[str]]:
+    """One row per run directory under `directory`: recipe name, stages by state, headline scores."""
+    from rdistill.data.manifest import MANIFEST, read_manifest, stage_state
+
+    rows = []
+    for manifest in sorted(directory.glob(f"*/{MANIFEST}")):
+        run_dir = manifest.parent
+        try:
+            name = (yaml.safe_load((run_dir / RECIPE_FILE).read_text(encoding="utf-8")) or {}).get("name", "?")
+        except (OSError, yaml.YAMLError):
+            name = "?"
+        states: dict[str, list[str]] = {}
+        for stage, entry in read_manifest(run_dir)["stages"].items():
+            states.setdefault(stage_state(run_dir, entry), []).append(stage)
+        shown = "; ".join(f"{state}: {', '.join(stages)}" for state, stages in sorted(states.items()))
+        rows.append([str(run_dir), name, shown, _headline(run_dir)])
+    return rows
+
+
+@app.command()
+def runs(directory: Annotated[Path, typer.Argument(help="Folder holding run directories.")] = Path("runs")) -> None:
+    """List the runs under a folder: recipe name, stages done / failed / stale, in-domain scores."""
+    from rich.table import Table
+
+    table = Table("run", "recipe", "stages", "in-domain accuracy")
+    for row in run_rows(directory):
+        table.add_row(*(escape(cell) for cell in row))
+    console.print(table if table.row_count else f"no runs under {directory}")
+
+
+@app.command(name="plan")
+def plan_command(
+    recipe: Annotated[Path, typer.Argument(help="Recipe YAML file.")],
+    gpu_hour: Annotated[float, typer.Option(help="Dollars per GPU-hour.")] = 3.0,
+    prompt_mtok: Annotated[float, typer.Option(help="Dollars per million prompt tokens of a served teacher.")] = 0.5,
+    completion_mtok: Annotated[
+        float, typer.Option(help="Dollars per million completion tokens of a served teacher.")
+    ] = 2.0,
+    teacher_completion_tokens: Annotated[
+        float | None, typer.Option(help="Declared mean completion tokens of served teachers (default: max_tokens/2).")
+    ] = None,
+    train_tokens_per_s: Annotated[
+        float | None, typer.Option(help="Training tokens/s per GPU (default: by student size).")
+    ] = None,
+    generate_tokens_per_s: Annotated[
+        float | None, typer.Option(help="Generated tokens/s per GPU when evaluating (default: by student size).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the estimate as JSON.")] = False,
+) -> None:
+    """Estimate requests, tokens, training steps, GPU-hours and dollars per stage; touches no model or endpoint."""
+    from rdistill.plan import Prices, plan
+
+    prices = Prices(
+        gpu_hour, prompt_mtok, completion_mtok, train_tokens_per_s, generate_tokens_per_s, teacher_completion_tokens
+    )
+    try:
+        estimate = plan(load_recipe(recipe), prices)
+    except RdistillError as error:
+        _fail(error)
+    if as_json:
+        print(json.dumps(estimate, indent=2))
+        return
+    for name, teacher in estimate["generate"].items():
+        console.print(
+            f"generate {name}: {teacher['requests']:,} requests, {teacher['prompt_tokens']:,} prompt + "
+            f"{teacher['completion_tokens']:,} completion tokens ({teacher['lengths']})"
+            + (f", ${teacher['dollars']:,.2f}" if "dollars" in teacher else "")
+        )
+    train = estimate["train"]
+    console.print(
+        f"train: {train['examples']:,} examples, {train['tokens']:,} tokens, {train['steps']:,} steps "
+        f"({train['student_parameters']:,} parameters at {train['tokens_per_s_per_gpu']:,} tokens/s per GPU)"
+    )
+    for name, bench in estimate["evaluate"]["benchmarks"].items():
+        console.print(
+            f"evaluate {name}: {bench['requests']:,} requests, at most {bench['max_completion_tokens']:,} tokens"
+        )
+    hours = ", ".join(f"{key} {value:,.3f}" for key, value in estimate["gpu_hours"].items())
+    console.print(f"GPU-hours: {hours}; total ${estimate['dollars']:,.2f} at ${gpu_hour}/GPU-hour")
 
 
 @app.command()
@@ -136,7 +371,7 @@ def sweep(
 @app.command()
 def demo(run_dir: RunDirOption = None, force: ForceOption = False) -> None:
     """Run the micro-world end to end on this machine's CPU and print base vs distilled."""
-    _run_and_summarise(Recipe(name="micro"), run_dir, force)
+    _run_and_summarise(Recipe(name="micro"), run_dir, force, "the micro-world's defaults")
 
 
 # `rdistill serve`: one flag per field of ServeOptions, nested models flattened under their

@@ -7,7 +7,7 @@ importing torch); every field has a default that works and a description that do
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -941,10 +941,12 @@ def _describe(error: dict) -> str:
 def load_recipe(path: Path) -> Recipe:
     """Parse and validate a recipe file; every problem is reported with its key path."""
     path = Path(path)
-    if not path.exists():
-        raise RecipeError(f"{path}: recipe file not found")
+    if not path.is_file():
+        raise RecipeError(f"{path}: {'a directory, not a recipe file' if path.is_dir() else 'recipe file not found'}")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
     except yaml.YAMLError as exc:
         raise RecipeError(f"{path}: not valid YAML ({exc})") from exc
     if not isinstance(raw, dict):
@@ -969,6 +971,9 @@ def _option_rows(model: type[BaseModel], prefix: str, defaults: BaseModel | None
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             rows += _option_rows(annotation, f"{prefix}{name}.", default)
             continue
+        if field.is_required() and defaults is None:
+            rows.append(f"| `{prefix}{name}` | required | {(field.description or '').replace('|', chr(92) + '|')} |")
+            continue
         if isinstance(default, list) and default and isinstance(default[0], BaseModel):
             default = [item.model_dump(exclude_defaults=True) for item in default]
         description = (field.description or "").replace("|", "\\|")
@@ -987,7 +992,31 @@ def options_markdown() -> str:
         "| key | default | meaning |",
         "|---|---|---|",
     ]
-    return "\n".join(lines + _option_rows(Recipe, "")) + "\n"
+    return "\n".join(lines + _option_rows(Recipe, "") + _list_item_sections(Recipe, "")) + "\n"
+
+
+def _list_item_sections(model: type[BaseModel], prefix: str) -> list[str]:
+    """A table per list of specs (teachers, students, benchmarks, training stages): the fields of one item."""
+    sections = []
+    for name, field in model.model_fields.items():
+        annotation, key = field.annotation, f"{prefix}{name}"
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            sections += _list_item_sections(annotation, f"{key}.")
+            continue
+        item = next(iter(get_args(annotation)), None)
+        if get_origin(annotation) is list and isinstance(item, type) and issubclass(item, BaseModel):
+            doc = (item.__doc__ or "").strip().splitlines()[0]
+            header = [
+                "",
+                f"## Each item of `{key}` ({item.__name__})",
+                "",
+                doc,
+                "",
+                "| key | default | meaning |",
+                "|---|---|---|",
+            ]
+            sections += header + _option_rows(item, f"{key}[].")
+    return sections
 
 
 if __name__ == "__main__":

@@ -96,6 +96,19 @@ ENTRY_POINTS = (
     ),
     ("demo", "`runs/micro/`", "`run` with the micro-world's defaults."),
     (
+        "check RECIPE.yaml",
+        "nothing",
+        "Validate the recipe and every file it names (benchmarks, training data, extra files, models), all problems "
+        "at once; `run` and every stage command do this first.",
+    ),
+    (
+        "plan RECIPE.yaml",
+        "nothing",
+        "Requests, tokens, training steps, GPU-hours and dollars per stage, before anything is spent.",
+    ),
+    ("init [PATH]", "`recipe.yaml`", "A commented starter recipe."),
+    ("runs [DIR]", "nothing", "Every run under `runs/`: its recipe, stages done / failed / stale, in-domain scores."),
+    (
         "sweep RECIPE.yaml",
         "`sweep/CELL/`, `sweep/summary.json`",
         "A grid of curate + train + evaluate cells on the parent's rollouts (see [Sweeps](#sweeps)).",
@@ -108,9 +121,12 @@ ENTRY_POINTS = (
 )
 
 
+RECIPE_FILE = "recipe.yaml"
+
+
 def save_resolved_recipe(recipe: Recipe, run_dir: Path) -> None:
     """Write the recipe with every default filled in, so a run directory documents itself."""
-    with atomic_path(Path(run_dir) / "recipe.yaml") as tmp:
+    with atomic_path(Path(run_dir) / RECIPE_FILE) as tmp:
         tmp.write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
 
 

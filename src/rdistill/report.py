@@ -22,7 +22,7 @@ from rich.text import Text
 
 from rdistill.config import ReportOptions
 from rdistill.data import GROUP_LABELS, GROUPS, atomic_path, read_jsonl, read_parquet, require_columns
-from rdistill.data.manifest import DEFAULT_CONTEXT, StageContext, read_manifest, run_stage
+from rdistill.data.manifest import DEFAULT_CONTEXT, StageContext, read_manifest, run_stage, stage_state
 from rdistill.errors import DataError
 
 SUMMARY = "eval/summary.json"
@@ -374,7 +374,7 @@ def _loss_plot(points: list[tuple[float, float]]) -> bytes:
 
 
 def _training_section(log: dict[str, Any]) -> Section:
-    keys = ["steps", "train_loss", "seconds", "examples", "tokens_per_second", "parameters", "resumed_from"]
+    keys = ["steps", "train_loss", "seconds", "legs", "examples", "tokens_per_second", "parameters", "resumed_from"]
     rows = [[key.replace("_", " "), _fmt(log.get(key))] for key in keys if key in log]
     points = [
         (entry["step"], entry["loss"]) for entry in log.get("log_history", []) if "loss" in entry and "step" in entry
@@ -389,11 +389,12 @@ def _finished_stages(manifest: dict[str, Any]) -> list[tuple[str, dict[str, Any]
     return sorted(stages, key=lambda item: item[1].get("started_at", ""))
 
 
-def _timings_section(stages: list[tuple[str, dict[str, Any]]]) -> Section:
+def _timings_section(stages: list[tuple[str, dict[str, Any]]], run_dir: Path) -> Section:
+    states = {name: stage_state(run_dir, entry) for name, entry in stages}
     rows = [
         [
             name,
-            entry.get("status", MISSING),
+            states[name],
             _fmt(entry.get("seconds")),
             ", ".join(f"{key} {_fmt(value)}" for key, value in entry.get("counts", {}).items()) or MISSING,
             entry.get("finished_at", MISSING),
@@ -401,9 +402,14 @@ def _timings_section(stages: list[tuple[str, dict[str, Any]]]) -> Section:
         for name, entry in stages
     ]
     total = sum(entry.get("seconds", 0) for _, entry in stages)
-    return Section(
-        "Stage timings", ["stage", "status", "seconds", "counts", "finished"], rows, [f"Total: {total:,.1f} s."]
-    )
+    notes = [f"Total: {total:,.1f} s."]
+    for name, entry in stages:
+        if states[name] == "failed":
+            kept = " Its earlier finished outputs are kept and shown here." if entry.get("restored") else ""
+            notes.append(f"Stage {name} failed at {entry.get('failed_at', MISSING)}: {entry.get('error')}.{kept}")
+        elif states[name] == "stale":
+            notes.append(f"Stage {name} is stale: an input changed since it ran, so its results describe old inputs.")
+    return Section("Stage timings", ["stage", "status", "seconds", "counts", "finished"], rows, notes)
 
 
 # Curation steps and sweeps (files written by `curate` and `sweep`)
@@ -564,7 +570,7 @@ def build_sections(run_dir: Path) -> list[Section]:
         sections.append(_training_section(_read_json(run_dir / "student/training_log.json")))
     stages = _finished_stages(read_manifest(run_dir))
     if stages:
-        sections.append(_timings_section(stages))
+        sections.append(_timings_section(stages, Path(run_dir)))
     return sections
 
 

@@ -199,6 +199,18 @@ class OpenAIBackend:
         self.api_key = secret_from_env(spec.api_key_env, f"{where}.api_key_env")
         self.one_per_request = spec.samples_per_request == 1
 
+    def check_endpoints(self) -> None:
+        """The preflight alone, before a run: every endpoint listed for its models, a BackendError if none serves."""
+
+        async def listing() -> None:
+            endpoints = [Endpoint(url, self.make_client(url)) for url in self.spec.base_urls]
+            try:
+                await self.preflight(Rotation(endpoints, self.spec.retry.endpoint_cooldown_s))
+            finally:
+                await asyncio.gather(*(endpoint.client.close() for endpoint in endpoints), return_exceptions=True)
+
+        asyncio.run(listing())
+
     def scrub(self, text: str) -> str:
         """`text` with the API key cut out, for anything that may be printed or written."""
         return text.replace(self.api_key, "[api key]") if self.api_key else text

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from rdistill.data import read_jsonl, read_parquet
+from rdistill.data import read_jsonl_lines, read_parquet, row_label
 from rdistill.errors import DataError
 from rdistill.similarity.text import normalise_batch
 
@@ -200,21 +200,39 @@ class BenchmarkIndex:
         return None
 
 
-def read_benchmark_file(path: Path, text_fields: list[str]) -> list[BenchmarkItem]:
-    """Evaluation items of a JSON Lines or Parquet file; the benchmark is named after its folder and file."""
+def benchmark_file_problems(path: Path, text_fields: list[str]) -> tuple[list[BenchmarkItem], list[str]]:
+    """(items, errors) of a JSON Lines or Parquet file; the benchmark is named after its folder and file.
+
+    Every row needs one of `text_fields` as non-empty text; an error names the row's 1-based line.
+    """
     path = Path(path)
-    rows = read_parquet(path) if path.suffix == ".parquet" else read_jsonl(path)
+    if path.suffix == ".parquet":
+        rows, lines = read_parquet(path), None
+    else:
+        numbered = read_jsonl_lines(path)
+        rows, lines = [row for _, row in numbered], [number for number, _ in numbered]
     name = f"{path.parent.name}/{path.stem}"
-    items = []
-    for number, row in enumerate(rows):
-        field = next((key for key in text_fields if isinstance(row.get(key), str)), None)
+    items, errors = [], []
+    for index, row in enumerate(rows):
+        field = next((key for key in text_fields if isinstance(row.get(key), str) and row[key].strip()), None)
         if field is None:
-            raise DataError(
-                f"{path}: row {number}: no text field (looked for {', '.join(text_fields)}; set "
+            errors.append(
+                f"{row_label(path, index, lines)}: no text field (looked for {', '.join(text_fields)}; set "
                 f"curate.decontaminate.text_fields)"
             )
-        item_id = row.get("unique_id") or row.get("id") or row.get("task_id") or str(number)
+            continue
+        item_id = row.get("unique_id") or row.get("id") or row.get("task_id") or str(index + 1)
         items.append(BenchmarkItem(name, str(item_id), row[field]))
+    if not rows:
+        errors.append(f"{path}: no rows")
+    return items, errors
+
+
+def read_benchmark_file(path: Path, text_fields: list[str]) -> list[BenchmarkItem]:
+    """Evaluation items of a JSON Lines or Parquet file; the first bad row is a DataError naming its line."""
+    items, errors = benchmark_file_problems(path, text_fields)
+    if errors:
+        raise DataError(errors[0])
     return items
 
 

@@ -10,6 +10,7 @@ from rdistill.data.io import (
     file_hash,
     key_seed,
     read_jsonl,
+    read_jsonl_lines,
     read_parquet,
     stable_id,
     write_json,
@@ -30,7 +31,9 @@ from rdistill.data.schema import (
     read_base,
     read_records,
     require_columns,
+    row_label,
     sft_messages,
+    sft_problems,
 )
 
 __all__ = [
@@ -49,11 +52,14 @@ __all__ = [
     "file_hash",
     "key_seed",
     "read_jsonl",
+    "read_jsonl_lines",
     "read_base",
     "read_parquet",
     "read_records",
     "require_columns",
+    "row_label",
     "sft_messages",
+    "sft_problems",
     "stable_id",
     "write_json",
     "write_jsonl",

@@ -105,9 +105,17 @@ def read_jsonl(path: Path, tolerate_torn_tail: bool = False) -> list[dict[str, A
     With `tolerate_torn_tail`, an unterminated last line (a write cut by a kill) is dropped
     and cut off the file, so that the next append starts on a clean line.
     """
+    return [row for _, row in read_jsonl_lines(path, tolerate_torn_tail)]
+
+
+def read_jsonl_lines(path: Path, tolerate_torn_tail: bool = False) -> list[tuple[int, dict[str, Any]]]:
+    """(1-based line number, row) of every non-blank line, so that a later field error can name its line.
+
+    Every line must be a JSON object and the file UTF-8: anything else is a DataError naming the line.
+    """
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
+    if not path.is_file():
+        raise DataError(f"{path}: {'a directory, not a file' if path.is_dir() else 'file not found'}")
     raw = path.read_bytes()
     if tolerate_torn_tail and raw and not raw.endswith(b"\n"):
         cut = raw.rfind(b"\n") + 1
@@ -115,13 +123,18 @@ def read_jsonl(path: Path, tolerate_torn_tail: bool = False) -> list[dict[str, A
             handle.truncate(cut)
         raw = raw[:cut]
     rows = []
-    for number, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
+    for number, line in enumerate(raw.split(b"\n"), start=1):
         if not line.strip():
             continue
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{path}:{number}: not UTF-8 text (byte {exc.start} of the line)") from exc
         except json.JSONDecodeError as exc:
             raise DataError(f"{path}:{number}: invalid JSON ({exc.msg})") from exc
+        if not isinstance(row, dict):
+            raise DataError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
+        rows.append((number, row))
     return rows
 
 

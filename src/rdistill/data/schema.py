@@ -39,24 +39,66 @@ GROUP_LABELS = {"in_domain": "in-domain", "generalisation": "generalisation", "o
 BASE_FILE = "base.json"
 
 
-def require_columns(rows: list[dict[str, Any]], columns: tuple[str, ...], path: Path) -> None:
-    """Raise a DataError naming the file, the first bad row and the missing field."""
-    for number, row in enumerate(rows):
+def require_columns(
+    rows: list[dict[str, Any]], columns: tuple[str, ...], path: Path, lines: list[int] | None = None
+) -> None:
+    """Raise a DataError naming the file, the first bad row (its 1-based line with `lines`) and the missing field."""
+    for index, row in enumerate(rows):
         missing = [column for column in columns if column not in row]
         if missing:
             raise DataError(
-                f"{path}: row {number}: missing field {missing[0]!r} (expected fields: {', '.join(columns)})"
+                f"{row_label(path, index, lines)}: missing field {missing[0]!r} (expected fields: {', '.join(columns)})"
             )
+
+
+def row_label(path: Path | str, index: int, lines: list[int] | None = None) -> str:
+    """`FILE:LINE` for a JSON Lines row (its 1-based line), `FILE: row N` (1-based) for a Parquet or hub row."""
+    return f"{path}:{lines[index]}" if lines is not None else f"{path}: row {index + 1}"
 
 
 def read_records(path: Path, columns: tuple[str, ...]) -> list[dict[str, Any]]:
     """Rows of a Parquet or JSON Lines file, checked to carry `columns` (a stage's inputs)."""
-    from rdistill.data.io import read_jsonl, read_parquet
+    from rdistill.data.io import read_jsonl_lines, read_parquet
 
     path = Path(path)
-    rows = read_jsonl(path) if path.suffix == ".jsonl" else read_parquet(path)
-    require_columns(rows, columns, path)
+    if path.suffix == ".jsonl":
+        numbered = read_jsonl_lines(path)
+        rows, lines = [row for _, row in numbered], [number for number, _ in numbered]
+    else:
+        rows, lines = read_parquet(path), None
+    require_columns(rows, columns, path, lines)
     return rows
+
+
+def sft_problems(row: dict[str, Any]) -> list[str]:
+    """What is wrong with one SFT example (`field: problem`), empty when it can be trained on.
+
+    The chat template needs a list of turns, each a role and a text content, and the loss is
+    taken on assistant turns only: a conversation without one teaches nothing and would fail
+    deep inside the template, blamed on its generation markers.
+    """
+    messages = row.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return [f"messages: expected a non-empty list of turns, got {_shown(messages)}"]
+    problems = []
+    for turn_index, turn in enumerate(messages):
+        where = f"messages[{turn_index}]"
+        if not isinstance(turn, dict):
+            problems.append(f"{where}: expected an object with role and content, got {_shown(turn)}")
+            continue
+        if turn.get("role") not in ("system", "user", "assistant"):
+            problems.append(f"{where}.role: expected system, user or assistant, got {_shown(turn.get('role'))}")
+        if not isinstance(turn.get("content"), str):
+            problems.append(f"{where}.content: expected text, got {_shown(turn.get('content'))}")
+    if not any(isinstance(turn, dict) and turn.get("role") == "assistant" for turn in messages):
+        problems.append("messages: no assistant turn to learn from")
+    return problems
+
+
+def _shown(value: Any) -> str:
+    """A value as an error message shows it: its type and a short repr."""
+    text = repr(value)
+    return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"
 
 
 def assistant_content(reasoning: str | None, response: str) -> str:

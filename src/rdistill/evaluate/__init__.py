@@ -24,6 +24,7 @@ from rich.progress import Progress
 from rdistill.backends import Backend, Completion, Request, make_backend
 from rdistill.backends.sampling_check import SamplingCheck, endpoint_of, print_warning, warning
 from rdistill.config import EvaluateOptions, ModelSpec
+from rdistill.console import PlainProgress, is_terminal
 from rdistill.data import (
     BASE_FILE,
     GROUPS,
@@ -180,7 +181,8 @@ def collect_answers(
         return answers
     writer = JsonlAppender(path)
     check = SamplingCheck.for_requests(student.spec, [r.problem["id"] for r in requests], benchmark.sampling)
-    with Progress(console=console, transient=False) as progress:
+    plain = None if is_terminal(console) else PlainProgress(f"answer {label}", len(requests), console=console)
+    with Progress(console=console, transient=False, disable=plain is not None) as progress:
         task = progress.add_task(f"answer {label}", total=len(requests))
 
         def keep(completion: Completion) -> None:
@@ -188,6 +190,8 @@ def collect_answers(
             writer.write(row)
             answers.append(row)
             progress.advance(task)
+            if plain is not None:
+                plain.update(plain.completed + 1)
             verdict = check.observe(row["problem_id"], row["text"])
             if verdict and verdict["ignores_sampling"]:
                 print_warning(progress.console, sampling_warning(verdict, student.spec, student.where, benchmark))

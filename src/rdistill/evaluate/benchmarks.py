@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rdistill.config import BenchmarkSpec, EvaluateOptions, SamplingParams
-from rdistill.data import PROBLEM_COLUMNS, read_jsonl, read_records, stable_id
+from rdistill.data import PROBLEM_COLUMNS, read_jsonl_lines, read_records, row_label, stable_id
 from rdistill.errors import DataError, RecipeError
 from rdistill.grading.livecodebench import decode_private_tests
 from rdistill.grading.programs import LCB_PREFIX
@@ -420,18 +420,86 @@ def _hub_rows(spec: BenchmarkSpec) -> list[dict[str, Any]]:
     return [dict(row) for row in load_dataset(spec.hub, spec.hub_config, split=spec.hub_split)]
 
 
-def convert_rows(rows: list[dict[str, Any]], spec: BenchmarkSpec, source: str) -> list[dict[str, Any]]:
-    """Problems from a benchmark's raw rows; a row without a field the format needs is a DataError naming it."""
-    convert = FORMATS[spec.format].convert
+# The fields each format's rows must carry, with the types they may have: a row with a null
+# problem would otherwise become the prompt "None ...". Sets of alternatives: one of them is needed.
+TEXT = (str,)
+REQUIRED_FIELDS: dict[str, dict[str | tuple[str, ...], tuple[type, ...]]] = {
+    "math500": {"problem": TEXT, "answer": (str, int, float)},
+    "aime": {"problem": TEXT, "answer": (str, int)},
+    "humaneval": {"task_id": TEXT, "prompt": TEXT, "test": TEXT, "entry_point": TEXT},
+    "mbpp": {"task_id": (str, int), "prompt": TEXT, "test_list": (list,)},
+    "livecodebench": {("question_content", "question"): TEXT},
+    "codecontests": {("question", "description"): TEXT},
+    "mcq": {"question": TEXT, "choices": (list,), "answer": (str, int)},
+}
+
+
+def _field_problem(row: dict[str, Any], names: tuple[str, ...], types: tuple[type, ...]) -> str | None:
+    """Why none of `names` holds a usable value of `types` (present, not null, not empty), or None."""
+    label = " or ".join(repr(name) for name in names)
+    present = [name for name in names if name in row]
+    if not present:
+        return f"missing field {label}"
+    value = row[present[0]]
+    if value is None:
+        return f"field {label}: null"
+    if isinstance(value, bool) or not isinstance(value, types):
+        expected = " or ".join(t.__name__ for t in types)
+        return f"field {label}: expected {expected}, got {type(value).__name__}"
+    if isinstance(value, str | list) and not (value.strip() if isinstance(value, str) else value):
+        return f"field {label}: empty"
+    return None
+
+
+def row_problems(row: dict[str, Any], format_name: str) -> list[str]:
+    """Every missing, null, empty or mistyped field a row of `format_name` needs."""
     problems = []
-    for number, row in enumerate(rows):
+    for names, types in REQUIRED_FIELDS.get(format_name, {}).items():
+        problem = _field_problem(row, names if isinstance(names, tuple) else (names,), types)
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def validate_rows(
+    rows: list[dict[str, Any]], spec: BenchmarkSpec, source: str, lines: list[int] | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """(problems, errors) of a benchmark's raw rows: every bad row as `FILE:LINE: field ...`, none dropped silently."""
+    convert = FORMATS[spec.format].convert
+    problems, errors = [], []
+    for index, row in enumerate(rows):
+        where = row_label(source, index, lines)
+        wrong = row_problems(row, spec.format)
+        if wrong:
+            errors += [f"{where}: {problem} (format {spec.format!r})" for problem in wrong]
+            continue
         try:
             problems.append(convert(row, source))
         except KeyError as missing:
-            raise DataError(f"{source}: row {number}: missing field {missing} (format {spec.format!r})") from None
-        except (TypeError, ValueError, IndexError) as exc:
-            raise DataError(f"{source}: row {number}: {exc} (format {spec.format!r})") from None
+            errors.append(f"{where}: missing field {missing} (format {spec.format!r})")
+        except (TypeError, ValueError, IndexError, AttributeError) as exc:
+            errors.append(f"{where}: {exc} (format {spec.format!r})")
+    if not rows:
+        errors.append(f"{source}: no problems in the file")
+    return problems, errors
+
+
+def convert_rows(
+    rows: list[dict[str, Any]], spec: BenchmarkSpec, source: str, lines: list[int] | None = None
+) -> list[dict[str, Any]]:
+    """Problems from a benchmark's raw rows; a bad row is a DataError naming its line (or row) and field."""
+    problems, errors = validate_rows(rows, spec, source, lines)
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise DataError(errors[0] + more)
     return problems
+
+
+def file_rows(spec: BenchmarkSpec, where: str) -> tuple[str, list[dict[str, Any]], list[int]]:
+    """(source, rows, their 1-based lines) of a benchmark's local file."""
+    source = str(source_path(spec, where))
+    numbered = read_jsonl_lines(Path(source))
+    return source, [row for _, row in numbered], [number for number, _ in numbered]
 
 
 def _micro_problems(spec: BenchmarkSpec, run_dir: Path, where: str) -> list[dict[str, Any]]:
@@ -447,28 +515,33 @@ def _micro_problems(spec: BenchmarkSpec, run_dir: Path, where: str) -> list[dict
 def load_benchmark(spec: BenchmarkSpec, options: EvaluateOptions, run_dir: Path, where: str) -> Benchmark:
     """A benchmark's problems (its first `limit` when set) with its template, domain and sampling."""
     fmt = FORMATS[spec.format]
+    lines = None
     if spec.format == "micro":
         source = str(Path(run_dir) / "problems.parquet")
         problems = _micro_problems(spec, Path(run_dir), where)
     elif spec.path:
-        source = str(source_path(spec, where))
-        problems = convert_rows(read_jsonl(Path(source)), spec, source)
+        source, rows, lines = file_rows(spec, where)
+        problems = convert_rows(rows, spec, source, lines)
     elif spec.hub:
         source = f"hub:{spec.hub}"
         problems = convert_rows(_hub_rows(spec), spec, source)
     else:
         raise RecipeError(f"{where}: format {spec.format!r} needs a local `path` or a `hub` dataset name")
     problems = problems[: spec.limit] if spec.limit else problems
-    _check_unique_ids(problems, source)
+    duplicates = duplicate_ids(problems, source, lines)
+    if duplicates:
+        raise DataError(duplicates[0])
     samples, sampling = sampling_of(spec, options)
     domain = fmt.domain or problems[0]["domain"]
     return Benchmark(spec.name, spec.format, domain, spec.group, problems, samples, sampling, fmt.system, source, where)
 
 
-def _check_unique_ids(problems: list[dict[str, Any]], source: str) -> None:
+def duplicate_ids(problems: list[dict[str, Any]], source: str, lines: list[int] | None) -> list[str]:
     """Answers are stored and resumed by (problem id, sample): two problems with one id would overwrite each other."""
     seen: set[str] = set()
-    for number, problem in enumerate(problems):
+    errors = []
+    for index, problem in enumerate(problems):
         if problem["id"] in seen:
-            raise DataError(f"{source}: row {number}: duplicate problem id {problem['id']!r}")
+            errors.append(f"{row_label(source, index, lines)}: duplicate problem id {problem['id']!r}")
         seen.add(problem["id"])
+    return errors

@@ -14,27 +14,39 @@ from pathlib import Path
 from typing import Any
 
 from rdistill.config import TrainOptions, TrainStageOptions
-from rdistill.data import BASE_FILE, SFT_COLUMNS, read_base, read_records
+from rdistill.data import BASE_FILE, read_base, read_jsonl_lines, sft_problems
 from rdistill.data.manifest import DEFAULT_CONTEXT, StageContext, run_stage
 from rdistill.errors import DataError, RecipeError
 from rdistill.train.launch import in_launched_process, launch
 from rdistill.training import TRAINING_LOG, fine_tune
 
-__all__ = ["run", "train_schedule"]
+__all__ = ["check_stage_names", "run", "stage_data_problems", "train_schedule"]
 
 OUTPUT = "student"
 STAGES = "stages"
 
 
-def _conversations(run_dir: Path, stage: TrainStageOptions) -> list[list[dict[str, str]]]:
+def stage_data_problems(run_dir: Path, stage: TrainStageOptions) -> tuple[list[list[dict[str, str]]], list[str]]:
+    """(conversations, errors) of one training stage's data: every bad row named by its line and field."""
     path = run_dir / stage.data
-    rows = read_records(path, SFT_COLUMNS)
-    if not rows:
-        raise DataError(f"{path}: no training examples; loosen the curation filters")
-    return [row["messages"] for row in rows]
+    numbered = read_jsonl_lines(path)
+    errors = []
+    for number, row in numbered:
+        errors += [f"{path}:{number}: {problem}" for problem in sft_problems(row)]
+    if not numbered:
+        errors.append(f"{path}: no training examples; loosen the curation filters")
+    return [row["messages"] for _, row in numbered], errors
 
 
-def _check_stage_names(schedule: list[TrainStageOptions]) -> None:
+def _conversations(run_dir: Path, stage: TrainStageOptions) -> list[list[dict[str, str]]]:
+    conversations, errors = stage_data_problems(run_dir, stage)
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise DataError(errors[0] + more)
+    return conversations
+
+
+def check_stage_names(schedule: list[TrainStageOptions]) -> None:
     names = [stage.name for stage in schedule]
     if len(set(names)) != len(names):
         raise RecipeError(f"train.stages: stage names must differ, got {names}")
@@ -84,7 +96,7 @@ def run(options: TrainOptions, run_dir: Path, ctx: StageContext = DEFAULT_CONTEX
     """Fine-tune the base student (`base.json`) on `sft.jsonl` (or the listed stages' data) into `student/`."""
     run_dir = Path(run_dir)
     schedule = options.schedule()
-    _check_stage_names(schedule)
+    check_stage_names(schedule)
 
     def work() -> dict[str, Any]:
         base = read_base(run_dir)
@@ -93,7 +105,8 @@ def run(options: TrainOptions, run_dir: Path, ctx: StageContext = DEFAULT_CONTEX
             summary = json.loads((run_dir / OUTPUT / TRAINING_LOG).read_text())
         else:
             summary = train_schedule(base, schedule, run_dir, ctx.console)
-        return {key: summary[key] for key in ("examples", "steps", "train_loss", "tokens_per_second", "parameters")}
+        wanted = ("examples", "steps", "train_loss", "seconds", "legs", "tokens_per_second", "parameters")
+        return {key: summary[key] for key in wanted if key in summary}
 
     inputs = [BASE_FILE, *sorted({stage.data for stage in schedule})]
     return run_stage(run_dir, "train", options, inputs, [OUTPUT], work, ctx, partials=[OUTPUT])

@@ -23,6 +23,8 @@ from rdistill.training.chat_templates import training_chat_template
 
 CHECKPOINTS = "checkpoints"
 TRAINING_LOG = "training_log.json"
+# Written into every checkpoint: training seconds and legs so far, so that a resumed run reports the whole run.
+LEGS_FILE = "rdistill_legs.json"
 
 
 @dataclass(frozen=True)
@@ -56,23 +58,34 @@ def batch_plan(options: SFTOptions, num_processes: int, mean_example_tokens: flo
 
 
 def _progress_callback(description: str, console):
-    """A TrainerCallback that draws a rich progress bar with the running loss (main process only)."""
+    """A TrainerCallback that reports progress on the main process: a rich bar with the running loss on a
+    terminal, periodic plain lines (steps, loss, tokens/s, ETA) in a log file."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
     from transformers import TrainerCallback
 
+    from rdistill.console import PlainProgress, is_terminal
+
     class RichProgress(TrainerCallback):
         def on_train_begin(self, args, state, control, **kwargs):
-            self.progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                TextColumn("{task.completed}/{task.total} steps"),
-                TextColumn("loss {task.fields[loss]}"),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=console,
-                transient=False,
-                disable=not state.is_world_process_zero,
-            )
+            self.plain = None
+            if not is_terminal(console):
+                if state.is_world_process_zero:
+                    self.plain = PlainProgress(
+                        f"{description} steps", state.max_steps, state.global_step, console=console
+                    )
+                self.progress = Progress(disable=True)
+            else:
+                self.progress = Progress(
+                    TextColumn("[bold]{task.description}"),
+                    BarColumn(),
+                    TextColumn("{task.completed}/{task.total} steps"),
+                    TextColumn("loss {task.fields[loss]}"),
+                    TimeElapsedColumn(),
+                    TimeRemainingColumn(),
+                    console=console,
+                    transient=False,
+                    disable=not state.is_world_process_zero,
+                )
             self.progress.start()
             self.task = self.progress.add_task(
                 description, total=state.max_steps, completed=state.global_step, loss="-"
@@ -80,10 +93,16 @@ def _progress_callback(description: str, console):
 
         def on_step_end(self, args, state, control, **kwargs):
             self.progress.update(self.task, completed=state.global_step)
+            if self.plain is not None:
+                self.plain.update(state.global_step)
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs and "loss" in logs:
                 self.progress.update(self.task, loss=f"{logs['loss']:.3f}")
+                if self.plain is not None:
+                    rate = logs.get("tokens_per_second")
+                    fields = {"loss": f"{logs['loss']:.3f}"} | ({"tokens/s": f"{rate:,.0f}"} if rate else {})
+                    self.plain.fields.update(fields)
 
         def on_train_end(self, args, state, control, **kwargs):
             self.progress.stop()
@@ -126,6 +145,57 @@ class Throughput:
     def tokens_per_second(self) -> float | None:
         """Non-padding tokens per second over the whole session."""
         return round(self.tokens / self.seconds, 1) if self.seconds else None
+
+
+class Legs:
+    """The legs of one training run (a first one, then one per resume) and the seconds spent in them.
+
+    A killed run resumes from its last checkpoint; the trainer then counts time and loss of the
+    new leg only. Each checkpoint records the seconds trained up to it, so a resume starts from
+    them (the work after the last checkpoint is redone, and counted once).
+    """
+
+    def __init__(self, resume_from: Path | None):
+        record = {}
+        if resume_from is not None and (resume_from / LEGS_FILE).exists():
+            record = json.loads((resume_from / LEGS_FILE).read_text())
+        self.prior_seconds = float(record.get("seconds", 0.0))
+        self.count = int(record.get("legs", 0)) + 1
+        self.started = time.perf_counter()
+
+    def seconds(self) -> float:
+        """Seconds trained over every leg so far."""
+        return self.prior_seconds + time.perf_counter() - self.started
+
+    def callback(self):
+        """A TrainerCallback that writes the legs' record into each checkpoint as it is saved."""
+        from transformers import TrainerCallback
+
+        legs = self
+
+        class LegsCallback(TrainerCallback):
+            def on_save(self, args, state, control, **kwargs):
+                folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+                if state.is_world_process_zero and folder.exists():
+                    (folder / LEGS_FILE).write_text(json.dumps({"seconds": legs.seconds(), "legs": legs.count}))
+
+        return LegsCallback()
+
+
+def whole_run_loss(log_history: list[dict[str, Any]], resumed_at: int, leg_loss: float, steps: int) -> float:
+    """Mean training loss over every step of the run, from the logged losses before the resume and this leg's mean.
+
+    The trainer's `training_loss` of a resumed leg averages that leg's steps only; the logged
+    losses up to the resume (each the mean since the previous log) cover the steps before it.
+    """
+    if not resumed_at or not steps:
+        return leg_loss
+    earlier, previous_step = 0.0, 0
+    for entry in log_history:
+        if "loss" in entry and entry.get("step", 0) <= resumed_at:
+            earlier += entry["loss"] * (entry["step"] - previous_step)
+            previous_step = entry["step"]
+    return (earlier + leg_loss * (steps - resumed_at)) / steps
 
 
 def last_checkpoint(checkpoint_dir: Path) -> Path | None:
@@ -300,14 +370,22 @@ def fine_tune(
     prepared = prepare_run(model_path, conversations, output_dir, options, description, console)
     trainer, plan = prepared.trainer, prepared.plan
     resume_from = last_checkpoint(output_dir / CHECKPOINTS)
-    started = time.perf_counter()
+    legs = Legs(resume_from)
+    trainer.add_callback(legs.callback())
+    resumed_at = int(resume_from.name.split("-")[1]) if resume_from else 0
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    seconds = time.perf_counter() - started
+    seconds = legs.seconds()
     _save_student(trainer, prepared.tokenizer, prepared.chat_template, output_dir, options.finetuning == "lora")
     summary = {
         "steps": result.global_step,
-        "train_loss": result.training_loss,
+        "train_loss": whole_run_loss(trainer.state.log_history, resumed_at, result.training_loss, result.global_step),
         "seconds": round(seconds, 2),
+        "legs": legs.count,
+        "last_leg": {
+            "steps": result.global_step - resumed_at,
+            "train_loss": result.training_loss,
+            "seconds": round(time.perf_counter() - legs.started, 2),
+        },
         "examples": len(conversations),
         "tokens_per_second": prepared.throughput.tokens_per_second,
         "resumed_from": resume_from.name if resume_from else None,
