@@ -96,8 +96,8 @@ def test_recipe_reference_is_up_to_date():
 def test_a_pool_larger_than_the_world_can_draw_is_a_recipe_error(tmp_path):
     path = tmp_path / "huge.yaml"
     path.write_text(
-        f"run_dir: {tmp_path / 'run'}\nproblems:\n  micro:\n    math: 5000\n    code: 0\n    difficulties: [1]\n"
+        f"run_dir: {tmp_path / 'run'}\nproblems:\n  micro:\n    math: 0\n    code: 2000\n    difficulties: [1]\n"
     )
     result = CliRunner().invoke(app, ["problems", "--recipe", str(path)])
     assert result.exit_code == 2
-    assert "problems.micro.math" in result.output and "cannot give" in result.output
+    assert "problems.micro.code" in result.output and "cannot give" in result.output
