@@ -1,9 +1,22 @@
-"""The `hf` backend: a local transformers model, batched generation with left padding."""
+"""The `hf` backend: a local transformers model, decoded in batches that shrink as their rows finish.
+
+Why a decoding loop of its own rather than `model.generate`: `generate` keeps every row of a batch in
+the forward pass until the longest one ends, so one long answer makes a batch of short ones cost as
+much as a batch of long ones, and it samples the whole batch from one random stream, so a row's text
+depends on which rows share its batch. Here a row leaves the batch, and its slice of the KV cache, the
+step it finishes; each row samples from its own generator, seeded by its request, so a completion does
+not depend on the batch it lands in (up to the float rounding of padded attention) and a resumed run
+draws what an uninterrupted one would. Prompts are batched in order of length so that left padding
+stays short. Sampling is what `SamplingParams` says (temperature, top-p, stop strings); the model's own
+`generation_config` contributes only its end-of-sequence tokens.
+"""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +25,24 @@ from rdistill.config import ModelSpec, SamplingParams
 from rdistill.errors import RecipeError
 
 
+def set_threads() -> None:
+    """Use every core this process may run on, unless the user chose a number (OMP_NUM_THREADS).
+
+    torch's default counts the machine's physical cores, which on a container or a SLURM slice
+    can be more or fewer than the cores the process is allowed to use.
+    """
+    import torch
+
+    if "OMP_NUM_THREADS" not in os.environ and hasattr(os, "sched_getaffinity"):
+        torch.set_num_threads(len(os.sched_getaffinity(0)))
+
+
 def load_model(model_dir: Path):
     """Tokenizer and model from a local folder, in eval mode, on the GPU when there is one."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    set_threads()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token_id is None:
@@ -26,56 +52,127 @@ def load_model(model_dir: Path):
     return tokenizer, model
 
 
-def generate_batch(
-    tokenizer, model, conversations: list[list[dict[str, str]]], params: SamplingParams, seed: int
-) -> list[dict[str, Any]]:
-    """Complete each conversation once; returns text, finish_reason and token counts per item."""
-    import torch
+def end_token_ids(tokenizer, model) -> set[int]:
+    """Tokens that end a completion, as `generate` takes them: the generation config's EOS (one or a list,
+    as Llama 3's end of turn and end of text), else the tokenizer's."""
+    configured = getattr(model.generation_config, "eos_token_id", None)
+    if configured is None:
+        configured = tokenizer.eos_token_id
+    return set(configured) if isinstance(configured, list) else {configured}
 
-    prompts = [
+
+def prompt_texts(tokenizer, conversations: Sequence[list[dict[str, str]]]) -> list[str]:
+    """Each conversation rendered by the model's chat template, ending with the assistant's turn opened."""
+    return [
         tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         for messages in conversations
     ]
-    encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-    torch.manual_seed(seed)
-    sampling = (
-        {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p}
-        if params.temperature > 0
-        else {"do_sample": False}
-    )
-    if params.stop:
-        sampling.update(stop_strings=params.stop, tokenizer=tokenizer)
+
+
+@dataclass
+class Row:
+    """One completion being decoded: its generator, the tokens drawn so far and why it ended."""
+
+    generator: Any
+    prompt_tokens: int
+    tokens: list[int] = field(default_factory=list)
+    finish_reason: str | None = None
+    ended_by_eos: bool = False
+
+    def result(self, tokenizer, params: SamplingParams) -> dict[str, Any]:
+        """Text (without its EOS or stop string), finish_reason and token counts, as rollouts record them."""
+        kept = self.tokens[:-1] if self.ended_by_eos else self.tokens
+        text, _ = cut_at_stop(tokenizer.decode(kept, skip_special_tokens=False), params.stop)
+        return {
+            "text": text,
+            "finish_reason": self.finish_reason,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": len(self.tokens),
+        }
+
+
+def next_tokens(logits, rows: list[Row], params: SamplingParams):
+    """One token per row: the argmax when greedy, else a draw from each row's own generator."""
+    import torch
+
+    if params.temperature == 0:
+        return logits.argmax(dim=-1)
+    from transformers.generation.logits_process import TemperatureLogitsWarper, TopPLogitsWarper
+
+    scores = TemperatureLogitsWarper(params.temperature)(None, logits.float())
+    if params.top_p < 1:
+        scores = TopPLogitsWarper(params.top_p)(None, scores)
+    probabilities = torch.softmax(scores, dim=-1)
+    return torch.cat([torch.multinomial(probabilities[i], 1, generator=row.generator) for i, row in enumerate(rows)])
+
+
+def finished(row: Row, token: int, ends: set[int], tokenizer, params: SamplingParams) -> bool:
+    """Append `token` to the row; True when it ended the completion (EOS, a stop string, the token limit)."""
+    row.tokens.append(token)
+    row.ended_by_eos = token in ends
+    if row.ended_by_eos or (
+        params.stop and cut_at_stop(tokenizer.decode(row.tokens, skip_special_tokens=False), params.stop)[1]
+    ):
+        row.finish_reason = "stop"
+    elif len(row.tokens) >= params.max_tokens:
+        row.finish_reason = "length"
+    return row.finish_reason is not None
+
+
+def generate_batch(
+    tokenizer, model, conversations: list[list[dict[str, str]]], params: SamplingParams, seeds: Sequence[int]
+) -> list[dict[str, Any]]:
+    """Complete each conversation once (row i seeded by `seeds[i]`); text, finish_reason and token counts."""
+    import torch
+
+    encoded = tokenizer(
+        prompt_texts(tokenizer, conversations), return_tensors="pt", padding=True, add_special_tokens=False
+    ).to(model.device)
+    mask = encoded["attention_mask"]
+    rows = [
+        Row(torch.Generator(device=model.device).manual_seed(seed), int(length))
+        for seed, length in zip(seeds, mask.sum(dim=1).tolist(), strict=True)
+    ]
+    ends = end_token_ids(tokenizer, model)
+    active = list(range(len(rows)))
     with torch.no_grad():
-        output = model.generate(
-            **encoded,
-            max_new_tokens=params.max_tokens,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            **sampling,
-        )
-    new_tokens = output[:, encoded["input_ids"].shape[1] :]
-    results = []
-    for row, prompt_ids in zip(new_tokens.tolist(), encoded["attention_mask"].sum(dim=1).tolist(), strict=False):
-        stopped = tokenizer.eos_token_id in row
-        completion = (
-            row[: row.index(tokenizer.eos_token_id)] if stopped else [t for t in row if t != tokenizer.pad_token_id]
-        )
-        text, hit_stop = cut_at_stop(tokenizer.decode(completion, skip_special_tokens=False), params.stop)
-        results.append(
-            {
-                "text": text,
-                "finish_reason": "stop" if stopped or hit_stop else "length",
-                "prompt_tokens": int(prompt_ids),
-                "completion_tokens": len(completion) + (1 if stopped else 0),
-            }
-        )
-    return results
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        output = model(input_ids=encoded["input_ids"], attention_mask=mask, position_ids=positions, use_cache=True)
+        cache = output.cache
+        while active:
+            drawn = next_tokens(output.logits[:, -1, :], [rows[i] for i in active], params)
+            done = [
+                finished(rows[i], token, ends, tokenizer, params)
+                for i, token in zip(active, drawn.tolist(), strict=True)
+            ]
+            keep = torch.tensor([place for place, ended in enumerate(done) if not ended], device=model.device)
+            if len(keep) < len(active):
+                active = [active[place] for place in keep.tolist()]
+                if not active:
+                    break
+                cache.batch_select_indices(keep)
+                mask, drawn = mask[keep], drawn[keep]
+            mask = torch.cat([mask, mask.new_ones(len(active), 1)], dim=1)
+            output = model(
+                input_ids=drawn[:, None],
+                attention_mask=mask,
+                position_ids=mask.sum(dim=1, keepdim=True) - 1,
+                cache=cache,
+                use_cache=True,
+            )
+    return [row.result(tokenizer, params) for row in rows]
 
 
 def cut_at_stop(text: str, stop: list[str]) -> tuple[str, bool]:
     """`text` up to its first stop string (excluded, as OpenAI servers do) and whether one was found."""
     cuts = [text.index(string) for string in stop if string in text]
     return (text[: min(cuts)], True) if cuts else (text, False)
+
+
+def by_prompt_length(tokenizer, requests: Sequence[Request]) -> list[Request]:
+    """Requests from the shortest prompt to the longest, so that a batch pads its prompts little."""
+    lengths = [len(ids) for ids in tokenizer(prompt_texts(tokenizer, [r.messages for r in requests]))["input_ids"]]
+    return [request for _, _, request in sorted(zip(lengths, range(len(requests)), requests, strict=True))]
 
 
 class HFBackend:
@@ -93,12 +190,17 @@ class HFBackend:
     def generate(
         self, requests: Sequence[Request], params: SamplingParams, on_result: Callable[[Completion], None]
     ) -> None:
-        """Generate batch by batch; each batch is seeded from the first request's seed, so reruns repeat it."""
-        for start in range(0, len(requests), self.batch_size):
-            batch = requests[start : start + self.batch_size]
+        """Generate in batches of prompts of similar length; each completion is seeded by its own request."""
+        ordered = by_prompt_length(self.tokenizer, requests)
+        for start in range(0, len(ordered), self.batch_size):
+            batch = ordered[start : start + self.batch_size]
             started = time.perf_counter()
             outputs = generate_batch(
-                self.tokenizer, self.model, [request.messages for request in batch], params, seed=batch[0].seed
+                self.tokenizer,
+                self.model,
+                [request.messages for request in batch],
+                params,
+                [request.seed for request in batch],
             )
             latency = round((time.perf_counter() - started) / len(batch), 6)
             for request, output in zip(batch, outputs, strict=False):

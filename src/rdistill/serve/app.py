@@ -82,15 +82,14 @@ class ModelResponder:
                 await self.generate_group(group)
 
     async def generate_group(self, group: list[tuple[ChatRequest, asyncio.Future]]) -> None:
-        """One batched generate for requests of equal sampling settings (seeded by the first)."""
+        """One batched generate for requests of equal sampling settings; a request's i-th of n has seed + i."""
         from rdistill.backends.hf import generate_batch
 
         conversations = [request.messages for request, _ in group for _ in range(request.n)]
+        seeds = [request.sampling().seed + index for request, _ in group for index in range(request.n)]
         params = group[0][0].sampling()
         try:
-            outputs = await asyncio.to_thread(
-                generate_batch, self.tokenizer, self.model, conversations, params, params.seed
-            )
+            outputs = await asyncio.to_thread(generate_batch, self.tokenizer, self.model, conversations, params, seeds)
         except Exception as error:  # noqa: BLE001 -- the error goes back to each client as a 500
             for _, future in group:
                 future.set_exception(error)
