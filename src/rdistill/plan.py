@@ -121,7 +121,7 @@ def _throughputs(parameters: int, prices: Prices) -> tuple[float, float]:
 
 def _benchmark_sizes(recipe: Recipe, pool: list[dict[str, Any]]) -> dict[str, tuple[int, int, int]]:
     """(problems, k, max_tokens) per benchmark; a hub benchmark without `limit` counts as unknown (0)."""
-    from rdistill.evaluate.benchmarks import sampling_of, source_path
+    from rdistill.data.benchmarks import sampling_of, source_path
 
     sizes = {}
     for index, spec in enumerate(recipe.evaluate.benchmarks):
