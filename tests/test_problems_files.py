@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from helpers import DATA, needs_data, openai_teacher, rdistill, served, tiny_recipe_dict, write_recipe
+from helpers import DATA, micro_student, needs_data, openai_teacher, rdistill, served, tiny_recipe_dict, write_recipe
 from rdistill.config import ProblemsOptions, Recipe
 from rdistill.curate import curate
 from rdistill.data import read_parquet
@@ -333,7 +333,9 @@ def test_a_file_pool_runs_through_the_whole_pipeline(tmp_path, kind):
     """MATH-500 and MBPP slices, one AIME problem copied in; a canned teacher whose '\\boxed{42}' is right once.
 
     MATH-500 line 6's answer is 42: the one correct trace; the copied AIME problem is dropped as
-    contamination of the recipe's AIME benchmark, though no extra file names it.
+    contamination of the recipe's AIME benchmark, though no extra file names it. The base is the
+    tiny micro student at random initialisation (a local folder): building the trained one
+    would take most of the test's time and prove nothing more here.
     """
     writer = write_jsonl if kind == "jsonl" else write_parquet
     aime = rows_of("aime24", [2])[0]
@@ -350,6 +352,7 @@ def test_a_file_pool_runs_through_the_whole_pipeline(tmp_path, kind):
                 "source": "file",
                 "sources": [math_source(math, eval_path=str(math_eval)), mbpp_source(mbpp, eval_size=1)],
             },
+            "base": {"student": str(micro_student(tmp_path / "student"))},
             "generate": {"teachers": [openai_teacher("canned", [url])], "samples_per_problem": 1},
             "curate": {"budget": 10, "filters": {"max_repetition": 1.0}},
             "evaluate": {
