@@ -181,7 +181,7 @@ def test_rows_carry_their_own_domain_when_the_source_has_none(tmp_path):
     assert grade(problems[1], fenced("a, b = map(int, input().split())\nprint(a + b)"))["correct"] is True
 
 
-def test_hub_sources_load_through_datasets_and_an_unreachable_hub_is_a_recipe_error(monkeypatch):
+def test_hub_sources_load_through_datasets_and_an_unreachable_hub_stops_the_run_before_any_stage(monkeypatch, tmp_path):
     import datasets
 
     asked = []
@@ -190,10 +190,10 @@ def test_hub_sources_load_through_datasets_and_an_unreachable_hub_is_a_recipe_er
         asked.append((name, config, split))
         if name == "offline/none":
             raise ConnectionError("Couldn't reach 'offline/none' on the Hub")
-        return rows_of("math500", [1, 2, 3] if split == "train" else [4])
+        return datasets.Dataset.from_list(rows_of("math500", [1, 2, 3, 5] if split == "train" else [4]))
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load)
-    source = {"hub": "someone/math", "hub_config": "default", "eval_split": "test", "domain": "math"}
+    source = {"hub": "someone/math", "hub_config": "default", "eval_split": "test", "domain": "math", "limit": 3}
     source["fields"] = {"prompt": "problem", "id": "unique_id"}
     problems = load_pool(ProblemsOptions(source="hub", sources=[source]))
     assert asked == [("someone/math", "default", "train"), ("someone/math", "default", "test")]
@@ -203,6 +203,10 @@ def test_hub_sources_load_through_datasets_and_an_unreachable_hub_is_a_recipe_er
     assert json.loads(problems[3]["meta"])["row"] == "hub:someone/math/test: row 1"
     with pytest.raises(RecipeError, match=r"problems.sources\[0\].hub: cannot load 'offline/none'.*ConnectionError"):
         load_pool(ProblemsOptions(source="hub", sources=[{"hub": "offline/none"}]))
+    run_dir = tmp_path / "run"
+    recipe = tiny_recipe_dict(run_dir) | {"problems": {"source": "hub", "sources": [{"hub": "offline/none"}]}}
+    code, said = rdistill("run", str(write_recipe(tmp_path / "recipe.yaml", recipe)))
+    assert code == 2 and "problems.sources[0].hub: cannot load 'offline/none'" in said and not run_dir.exists()
 
 
 def test_source_kinds_and_places_are_checked_with_the_recipe():

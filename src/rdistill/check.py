@@ -80,14 +80,14 @@ def decontamination_benchmark_problems(options: CurateOptions, evaluate: Evaluat
     )
 
 
-def pool_problems(options: ProblemsOptions, evaluate: EvaluateOptions) -> list[str]:
-    """Every row of a file pool, read and checked as the problems stage will (hub pools need the network: not here).
+def pool_problems(options: ProblemsOptions, evaluate: EvaluateOptions, network: bool = False) -> list[str]:
+    """Every row of a file pool (with `network`, of a hub pool too), read and checked as the problems stage will.
 
     The micro-format benchmarks of such a pool are its held-out rows: each needs some of its domain.
     """
     from rdistill.data.pools import pool_problems as read_pool
 
-    if options.source != "file":
+    if options.source == "micro" or (options.source == "hub" and not network):
         return []
     try:
         pool, problems = read_pool(options)
@@ -172,7 +172,10 @@ def endpoint_problems(generate: GenerateOptions, evaluate: EvaluateOptions) -> l
 
 
 def recipe_problems(recipe: Recipe, run_dir: Path, endpoints: bool = False) -> list[str]:
-    """Every problem of the recipe and the files it names (with `endpoints`, of its servers); empty when it can run."""
+    """Every problem of the recipe and the files it names (with `endpoints`, its servers and hub pool too).
+
+    Empty when it can run.
+    """
     from rdistill.evaluate import check_options
     from rdistill.generate import check_teachers
 
@@ -182,7 +185,7 @@ def recipe_problems(recipe: Recipe, run_dir: Path, endpoints: bool = False) -> l
     return [
         *_guarded(lambda: check_teachers(recipe.generate)),
         *_guarded(lambda: check_options(recipe.evaluate)),
-        *pool_problems(recipe.problems, recipe.evaluate),
+        *pool_problems(recipe.problems, recipe.evaluate, network=endpoints),
         *benchmark_problems([(spec, f"evaluate.benchmarks[{i}]") for i, spec in enumerate(recipe.evaluate.benchmarks)]),
         *decontamination_benchmark_problems(recipe.curate, recipe.evaluate),
         *train_data_problems(recipe.train, run_dir),
@@ -195,8 +198,9 @@ def recipe_problems(recipe: Recipe, run_dir: Path, endpoints: bool = False) -> l
 def check_recipe(recipe: Recipe, run_dir: Path, source: str = "recipe", endpoints: bool = False) -> None:
     """Raise one RecipeError listing every problem `recipe_problems` finds; nothing is written either way.
 
-    `endpoints` asks every server too: `run` and `check` do, before hours of other stages; a stage
-    command needs not, since `generate` and `evaluate` run the same preflight as they start.
+    `endpoints` asks every server and reads a hub pool too: `run` and `check` do, before hours of
+    other stages; a stage command needs not, since `generate` and `evaluate` run the same
+    preflight as they start, and `problems` reads its pool with the same checks.
     """
     problems = recipe_problems(recipe, run_dir, endpoints)
     if problems:

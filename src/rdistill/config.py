@@ -298,7 +298,7 @@ class PoolSource(Options):
     def _one_place(self) -> PoolSource:
         if (self.path is None) == (self.hub is None):
             raise ValueError("give exactly one of `path` (a local file or folder) and `hub` (a datasets hub name)")
-        if self.eval_split is not None and self.hub is None or self.eval_path is not None and self.path is None:
+        if (self.eval_split is not None and self.hub is None) or (self.eval_path is not None and self.path is None):
             raise ValueError("`eval_split` goes with `hub`, `eval_path` with `path`")
         if self.eval_size and (self.eval_split or self.eval_path):
             raise ValueError("held-out rows come from `eval_size` or from `eval_split`/`eval_path`, not both")

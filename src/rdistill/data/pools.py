@@ -75,17 +75,18 @@ def hub_rows(source: PoolSource, split: str, where: str) -> list[RawRow]:
             f"{where}.hub: cannot load {source.hub!r} (config {source.hub_config!r}, split {split!r}): "
             f"{type(error).__name__}: {error}. A hub dataset needs the network; offline, download it and set `path`"
         ) from error
+    if source.limit:
+        dataset = dataset.select(range(min(source.limit, len(dataset))))
     label = f"hub:{source.hub}/{split}"
     return [RawRow(row_label(label, index), dict(row)) for index, row in enumerate(dataset)]
 
 
 def raw_rows(source: PoolSource, where: str, held_out: bool = False) -> list[RawRow]:
     """A source's rows (with `held_out`, those of its eval_path or eval_split), its first `limit` only."""
-    if source.path is not None:
-        location = source.eval_path if held_out else source.path
-        rows = file_rows(Path(location), f"{where}.{'eval_path' if held_out else 'path'}")
-    else:
-        rows = hub_rows(source, source.eval_split if held_out else source.hub_split, where)
+    if source.hub is not None:
+        return hub_rows(source, source.eval_split if held_out else source.hub_split, where)
+    location = source.eval_path if held_out else source.path
+    rows = file_rows(Path(location), f"{where}.{'eval_path' if held_out else 'path'}")
     return rows[: source.limit] if source.limit else rows
 
 
@@ -176,7 +177,7 @@ def mcq_answer(row: dict[str, Any], source: PoolSource) -> tuple[tuple[str, list
     letters, answer = LETTERS[: len(choices)], row.get(names.answer)
     if isinstance(answer, int) and not isinstance(answer, bool) and 0 <= answer < len(choices):
         return (letters[answer], choices), None
-    if isinstance(answer, str) and answer.strip().upper() in letters and len(answer.strip()) == 1:
+    if isinstance(answer, str) and len(answer.strip()) == 1 and answer.strip().upper() in letters:
         return (answer.strip().upper(), choices), None
     if isinstance(answer, str) and answer in choices:
         return (letters[choices.index(answer)], choices), None
@@ -218,7 +219,7 @@ def _prompt(row: dict[str, Any], source: PoolSource) -> tuple[str | None, str | 
         return source.template.format_map({**row, "prompt": row[source.fields.prompt]}), None
     except KeyError as missing:
         return None, f"field {missing}: missing (the source's template names it)"
-    except (IndexError, ValueError) as error:
+    except (AttributeError, IndexError, ValueError) as error:
         return None, f"template: {error}"
 
 
@@ -265,7 +266,9 @@ def held_out_positions(count: int, eval_size: float, seed: int, where: str) -> s
         return set()
     size = math.ceil(eval_size * count) if eval_size < 1 else int(eval_size)
     if size >= count:
-        raise RecipeError(f"{where}.eval_size: {eval_size:g} holds out {size} of {count} rows, leaving none to train on")
+        raise RecipeError(
+            f"{where}.eval_size: {eval_size:g} holds out {size} of {count} rows, leaving none to train on"
+        )
     return set(np.random.default_rng(seed).permutation(count)[:size].tolist())
 
 
@@ -300,10 +303,17 @@ def duplicate_problems(problems: list[dict[str, Any]], places: list[str]) -> lis
 
 
 def pool_problems(options: ProblemsOptions) -> tuple[list[dict[str, Any]], list[str]]:
-    """(problems, every problem found in them) of a file or hub pool; a RecipeError for a missing source."""
+    """(problems, every problem found in them) of a file or hub pool; a RecipeError for a source that is not there.
+
+    A file that does not parse (a torn line) is one problem of its source: the others are still checked.
+    """
     problems, places, errors = [], [], []
     for index, source in enumerate(options.sources):
-        found, where, wrong = source_problems(source, f"problems.sources[{index}]", options.seed)
+        try:
+            found, where, wrong = source_problems(source, f"problems.sources[{index}]", options.seed)
+        except DataError as error:
+            errors.append(str(error))
+            continue
         problems += found
         places += where
         errors += wrong
