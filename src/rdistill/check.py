@@ -1,9 +1,10 @@
 """`rdistill check`: everything a recipe names, validated before any stage runs.
 
 A stage that fails on a bad file hours into a run wastes the GPU-hours before it; so `run`,
-every stage command and `rdistill check` first read every file the recipe names (benchmark
-files, problem pool files, training-stage data, decontamination files, model folders) and every stage's settings,
-collect all the problems at once and stop with one error (exit 2) before anything is written.
+every stage command and `rdistill check` first read every file the recipe names (problem pool
+files row by row, benchmark files, training-stage data, decontamination files, model folders)
+and every stage's settings, collect all the problems at once and stop with one error (exit 2)
+before anything is written.
 It reads stage modules' own validators, so it is an entry point, not a component.
 """
 
