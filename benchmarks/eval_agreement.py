@@ -39,7 +39,7 @@ from pathlib import Path
 from rich.progress import track
 
 from rdistill.config import BenchmarkSpec, EvaluateOptions
-from rdistill.evaluate.benchmarks import load_benchmark
+from rdistill.data.benchmarks import load_benchmark
 from rdistill.evaluate.metrics import pass_at_k
 from rdistill.grading import grade_many
 

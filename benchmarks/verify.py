@@ -116,7 +116,7 @@ def code_items(data: Path, limit: int | None) -> list[tuple[dict, str]]:
     Both whole test splits by default: one MBPP solution spends seconds in a single test, so a
     short list would measure that one test rather than the verifier.
     """
-    from rdistill.evaluate.benchmarks import humaneval_problem, mbpp_problem
+    from rdistill.data.benchmarks import humaneval_problem, mbpp_problem
 
     mbpp = [(mbpp_problem(row, "mbpp"), row["code"]) for row in read_jsonl(data / "mbpp" / "test.jsonl")]
     humaneval = [

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from rdistill.config import BenchmarkSpec, EvaluateOptions
+from rdistill.data.benchmarks import LCB_SYSTEM, LETTERS, convert_rows, load_benchmark, sampling_of
 from rdistill.errors import DataError, RecipeError
-from rdistill.evaluate.benchmarks import LCB_SYSTEM, LETTERS, convert_rows, load_benchmark, sampling_of
 from rdistill.grading import grade_many
 
 # ../shared/data beside the checkout (a worktree sits one level deeper, so look further up too).

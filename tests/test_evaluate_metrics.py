@@ -12,8 +12,8 @@ import pytest
 
 from rdistill.backends import Completion, Request, split_think
 from rdistill.config import EvaluateOptions, SamplingParams
+from rdistill.data.benchmarks import Benchmark
 from rdistill.evaluate import answer_row, eval_rows, summarise
-from rdistill.evaluate.benchmarks import Benchmark
 from rdistill.evaluate.metrics import delta, majority_correct, pass_at_k, problem_values, resample_indices, score
 
 

@@ -290,7 +290,7 @@ WRONG_VALUES = [None, "", "   ", 7, 2.5, True, [], {}, ["x"], {"a": 1}]
 
 def fuzz_cases(rng) -> list[tuple[str, str, bytes, str]]:
     """(loader kind, format, file bytes, text the error must contain) for malformed benchmark and SFT files."""
-    from rdistill.evaluate.benchmarks import REQUIRED_FIELDS
+    from rdistill.data.benchmarks import REQUIRED_FIELDS
 
     cases = []
     for fmt, valid in VALID_ROWS.items():

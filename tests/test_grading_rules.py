@@ -9,7 +9,7 @@ import pytest
 
 from helpers import DATA, needs_data
 from rdistill.config import BenchmarkSpec, EvaluateOptions
-from rdistill.evaluate.benchmarks import convert_rows, load_benchmark, statement_checker
+from rdistill.data.benchmarks import convert_rows, load_benchmark, statement_checker
 from rdistill.grading import grade_many
 from rdistill.grading.harness import livecodebench_equal, outputs_match, tokens_match
 from rdistill.grading.programs import LCB_IMPORTS

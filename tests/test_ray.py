@@ -85,7 +85,7 @@ def mbpp_programs(row: dict) -> list[str]:
 
 @needs_data
 def test_ray_verdicts_equal_the_local_ones_on_reference_solutions_and_mutants(isolating):
-    from rdistill.evaluate.benchmarks import humaneval_problem, mbpp_problem
+    from rdistill.data.benchmarks import humaneval_problem, mbpp_problem
 
     items, references = [], []
     for row in read_rows("humaneval")[::20]:

@@ -1,9 +1,10 @@
 """`rdistill check`: everything a recipe names, validated before any stage runs.
 
 A stage that fails on a bad file hours into a run wastes the GPU-hours before it; so `run`,
-every stage command and `rdistill check` first read every file the recipe names (benchmark
-files, training-stage data, decontamination files, model folders) and every stage's settings,
-collect all the problems at once and stop with one error (exit 2) before anything is written.
+every stage command and `rdistill check` first read every file the recipe names (problem pool
+files row by row, benchmark files, training-stage data, decontamination files, model folders)
+and every stage's settings, collect all the problems at once and stop with one error (exit 2)
+before anything is written.
 It reads stage modules' own validators, so it is an entry point, not a component.
 """
 
@@ -12,7 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from rdistill.config import BaseOptions, CurateOptions, EvaluateOptions, GenerateOptions, Recipe, TrainOptions
+from rdistill.config import (
+    BaseOptions,
+    BenchmarkSpec,
+    CurateOptions,
+    EvaluateOptions,
+    GenerateOptions,
+    ProblemsOptions,
+    Recipe,
+    TrainOptions,
+)
 from rdistill.errors import RdistillError, RecipeError
 
 # Problems listed per file before the rest are counted: a file broken everywhere needs no thousand lines.
@@ -35,13 +45,12 @@ def _capped(errors: list[str]) -> list[str]:
     return errors[:MAX_PER_FILE] + ([f"... and {extra} more in the same file"] if extra > 0 else [])
 
 
-def benchmark_problems(options: EvaluateOptions) -> list[str]:
-    """Every local benchmark file: it exists, parses, is not empty, and each row has its format's fields."""
-    from rdistill.evaluate.benchmarks import duplicate_ids, file_rows, validate_rows
+def benchmark_problems(specs: list[tuple[BenchmarkSpec, str]]) -> list[str]:
+    """Every local benchmark file (spec, recipe key): it exists, parses, is not empty, each row has its fields."""
+    from rdistill.data.benchmarks import duplicate_ids, file_rows, validate_rows
 
     problems = []
-    for index, spec in enumerate(options.benchmarks):
-        where = f"evaluate.benchmarks[{index}]"
+    for spec, where in specs:
         if spec.format == "micro":
             continue
         if not spec.path and not spec.hub:
@@ -58,6 +67,42 @@ def benchmark_problems(options: EvaluateOptions) -> list[str]:
         kept = converted[: spec.limit] if spec.limit else converted
         problems += _capped(errors or duplicate_ids(kept, source, lines))
     return problems
+
+
+def decontamination_benchmark_problems(options: CurateOptions, evaluate: EvaluateOptions) -> list[str]:
+    """The benchmarks curation decontaminates against, those not already checked as evaluate.benchmarks."""
+    specs = (options.decontaminate.benchmarks or []) if options.decontaminate.enabled else []
+    return benchmark_problems(
+        [
+            (spec, f"curate.decontaminate.benchmarks[{index}]")
+            for index, spec in enumerate(specs)
+            if spec not in evaluate.benchmarks
+        ]
+    )
+
+
+def pool_problems(options: ProblemsOptions, evaluate: EvaluateOptions, network: bool = False) -> list[str]:
+    """Every row of a file pool (with `network`, of a hub pool too), read and checked as the problems stage will.
+
+    The micro-format benchmarks of such a pool are its held-out rows: each needs some of its domain.
+    """
+    from rdistill.data.pools import pool_problems as read_pool
+
+    if options.source == "micro" or (options.source == "hub" and not network):
+        return []
+    try:
+        pool, problems = read_pool(options)
+    except RdistillError as error:
+        return [str(error)]
+    held_out = {(problem["split"], problem["domain"]) for problem in pool}
+    for index, spec in enumerate(evaluate.benchmarks):
+        domain = spec.domain or spec.name
+        if spec.format == "micro" and (spec.split, domain) not in held_out and not problems:
+            problems.append(
+                f"evaluate.benchmarks[{index}]: the pool holds no {spec.split} problems of domain {domain!r} "
+                "(give a source eval_size, eval_path or eval_split, or a benchmark with a path)"
+            )
+    return _capped(problems)
 
 
 def train_data_problems(options: TrainOptions, run_dir: Path) -> list[str]:
@@ -128,7 +173,10 @@ def endpoint_problems(generate: GenerateOptions, evaluate: EvaluateOptions) -> l
 
 
 def recipe_problems(recipe: Recipe, run_dir: Path, endpoints: bool = False) -> list[str]:
-    """Every problem of the recipe and the files it names (with `endpoints`, of its servers); empty when it can run."""
+    """Every problem of the recipe and the files it names (with `endpoints`, its servers and hub pool too).
+
+    Empty when it can run.
+    """
     from rdistill.evaluate import check_options
     from rdistill.generate import check_teachers
 
@@ -138,7 +186,9 @@ def recipe_problems(recipe: Recipe, run_dir: Path, endpoints: bool = False) -> l
     return [
         *_guarded(lambda: check_teachers(recipe.generate)),
         *_guarded(lambda: check_options(recipe.evaluate)),
-        *benchmark_problems(recipe.evaluate),
+        *pool_problems(recipe.problems, recipe.evaluate, network=endpoints),
+        *benchmark_problems([(spec, f"evaluate.benchmarks[{i}]") for i, spec in enumerate(recipe.evaluate.benchmarks)]),
+        *decontamination_benchmark_problems(recipe.curate, recipe.evaluate),
         *train_data_problems(recipe.train, run_dir),
         *extra_file_problems(recipe.curate),
         *model_problems(recipe.base, recipe.generate, recipe.evaluate),
@@ -149,8 +199,9 @@ def recipe_problems(recipe: Recipe, run_dir: Path, endpoints: bool = False) -> l
 def check_recipe(recipe: Recipe, run_dir: Path, source: str = "recipe", endpoints: bool = False) -> None:
     """Raise one RecipeError listing every problem `recipe_problems` finds; nothing is written either way.
 
-    `endpoints` asks every server too: `run` and `check` do, before hours of other stages; a stage
-    command needs not, since `generate` and `evaluate` run the same preflight as they start.
+    `endpoints` asks every server and reads a hub pool too: `run` and `check` do, before hours of
+    other stages; a stage command needs not, since `generate` and `evaluate` run the same
+    preflight as they start, and `problems` reads its pool with the same checks.
     """
     problems = recipe_problems(recipe, run_dir, endpoints)
     if problems:

@@ -219,11 +219,125 @@ class MicroWorldOptions(Options):
         return self.difficulty_weights or [default[level] for level in self.difficulties]
 
 
+class PoolFields(Options):
+    """Which field of a source's rows fills each column of problems.parquet (docs/schema.md)."""
+
+    prompt: str = Field("prompt", description="Field of the problem text (every row needs it).")
+    answer: str = Field(
+        "answer",
+        description="Field of the gold answer (math, text; mcq: a letter, a 0-based index or the text of a choice).",
+    )
+    tests: str = Field(
+        "tests",
+        description="Code: field of the tests, a list of {input, output} (stdin/stdout), of {test, entry_point} or "
+        "of test-code strings (function tests: assert lines, or a `check(candidate)` function), or one test string.",
+    )
+    entry_point: str = Field(
+        "entry_point",
+        description="Code: field naming the function a `check(candidate)` test is called with (HumanEval's).",
+    )
+    choices: str = Field("choices", description="Mcq: field of the list of choices (lettered A, B, ... in the prompt).")
+    domain: str = Field(
+        "domain",
+        description="Field of each row's domain (math, code, mcq, text), read when the source's `domain` is unset.",
+    )
+    difficulty: str = Field(
+        "difficulty",
+        description="Field of a numeric difficulty (optional in a row; 'Level 3' reads as 3).",
+    )
+    id: str = Field(
+        "id",
+        description="Field of the row's own id (optional in a row; without it, a hash of source, domain and prompt).",
+    )
+
+
+class PoolSource(Options):
+    """One source of pool problems, a local file or folder or a hub dataset; a pool mixes several."""
+
+    name: str | None = Field(
+        None, description="Label of the source in problems.parquet's `source` column (default: `path`, or hub:NAME)."
+    )
+    path: str | None = Field(
+        None,
+        description="With problems.source 'file': a JSON Lines (.jsonl) or Parquet (.parquet) file, or a folder of "
+        "them (read in name order, sub-folders too); relative paths are to the working directory.",
+    )
+    hub: str | None = Field(
+        None,
+        description="With problems.source 'hub': datasets hub name loaded with `datasets.load_dataset` (needs the "
+        "network), e.g. open-r1/OpenR1-Math-220k.",
+    )
+    hub_config: str | None = Field(None, description="Configuration (subset) of the hub dataset.")
+    hub_split: str = Field("train", description="Split of the hub dataset the pool is drawn from.")
+    domain: Literal["math", "code", "mcq", "text"] | None = Field(
+        None, description="Domain of every row of the source; null: each row's own (`fields.domain`)."
+    )
+    fields: PoolFields = Field(default_factory=PoolFields, description="Source field of each problems column.")
+    template: str = Field(
+        "{prompt}",
+        description="The prompt the model sees (str.format): `{prompt}` is the mapped prompt field, `{NAME}` any "
+        "other field of the row, literal braces doubled. Mcq rows get their lettered choices after it.",
+    )
+    limit: int | None = Field(
+        None, ge=1, description="Take only the first LIMIT rows of the source (and of its eval_path/eval_split)."
+    )
+    eval_size: float = Field(
+        0,
+        ge=0,
+        description="Held-out eval rows drawn from the source with problems.seed, like datasets' "
+        "`train_test_split(test_size=...)`: a share below 1 (rounded up) or a count; 0: none.",
+    )
+    eval_split: str | None = Field(
+        None, description="Hub: a split of the dataset held out whole as this source's eval rows (e.g. 'test')."
+    )
+    eval_path: str | None = Field(
+        None, description="File: a second file or folder held out whole as this source's eval rows."
+    )
+
+    @model_validator(mode="after")
+    def _one_place(self) -> PoolSource:
+        if (self.path is None) == (self.hub is None):
+            raise ValueError("give exactly one of `path` (a local file or folder) and `hub` (a datasets hub name)")
+        if (self.eval_split is not None and self.hub is None) or (self.eval_path is not None and self.path is None):
+            raise ValueError("`eval_split` goes with `hub`, `eval_path` with `path`")
+        if self.eval_size and (self.eval_split or self.eval_path):
+            raise ValueError("held-out rows come from `eval_size` or from `eval_split`/`eval_path`, not both")
+        return self
+
+    def label(self) -> str:
+        """The `source` column of this source's problems."""
+        return self.name or self.path or f"hub:{self.hub}"
+
+
 class ProblemsOptions(Options):
     """Where the problem pool and the evaluation sets come from."""
 
-    source: Literal["micro"] = Field("micro", description="'micro' generates the micro-world's problems.")
+    source: Literal["micro", "file", "hub"] = Field(
+        "micro",
+        description="'micro' generates the micro-world's problems; 'file' reads `sources` from local files, 'hub' "
+        "from datasets hub datasets (network).",
+    )
     micro: MicroWorldOptions = Field(default_factory=MicroWorldOptions, description="Micro-world pool sizes.")
+    sources: list[PoolSource] = Field(
+        [],
+        description="'file' and 'hub': the sources mixed into one pool, each with its path or hub name, domain, "
+        "field mapping, limit and held-out rows.",
+    )
+    seed: int = Field(0, ge=0, description="Seed of the held-out rows drawn by `eval_size`.")
+
+    @model_validator(mode="after")
+    def _sources_match(self) -> ProblemsOptions:
+        if self.source == "micro":
+            if self.sources:
+                raise ValueError("sources: only read with source 'file' or 'hub' (source is 'micro')")
+            return self
+        if not self.sources:
+            raise ValueError(f"sources: source {self.source!r} needs at least one source")
+        key = "path" if self.source == "file" else "hub"
+        wrong = [index for index, item in enumerate(self.sources) if getattr(item, key) is None]
+        if wrong:
+            raise ValueError(f"sources[{wrong[0]}]: source {self.source!r} reads `{key}`, which it lacks")
+        return self
 
 
 class RetryOptions(Options):
@@ -526,8 +640,66 @@ class TeachersOptions(Options):
     )
 
 
+BenchmarkFormat = Literal["micro", "math500", "aime", "humaneval", "mbpp", "livecodebench", "codecontests", "mcq"]
+
+
+class BenchmarkSpec(Options):
+    """One benchmark: where its problems come from, and how students are sampled on it.
+
+    Settings left unset take the format's defaults (`rdistill.data.benchmarks.FORMATS`):
+    the papers' temperature 0.6 and top-p 0.95 with long generations for real benchmarks,
+    `evaluate.sampling` and `evaluate.samples_per_problem` for the micro-world's.
+    """
+
+    name: str = Field(
+        description="Label in every output (eval/NAME.parquet); for format 'micro', also the domain of "
+        "problems.parquet it takes unless `domain` says otherwise."
+    )
+    split: Literal["eval", "generalisation"] = Field(
+        "eval", description="Format 'micro': the held-out split of problems.parquet to take (eval or generalisation)."
+    )
+    domain: str | None = Field(
+        None, description="Format 'micro': the domain of problems.parquet to take (default: `name`)."
+    )
+    format: BenchmarkFormat = Field(
+        "micro",
+        description=(
+            "Record format and prompt template: micro, math500, aime, humaneval, mbpp, livecodebench, codecontests "
+            "(stdin/stdout or functional tests) or mcq (MMLU-style letters)."
+        ),
+    )
+    path: str | None = Field(
+        None,
+        description=(
+            "Local JSON Lines file (or a folder holding test.jsonl) in the format's fields; unset for 'micro' or "
+            "with `hub`."
+        ),
+    )
+    hub: str | None = Field(
+        None, description="Datasets hub name to load when `path` is unset (needs network), e.g. HuggingFaceH4/MATH-500."
+    )
+    hub_config: str | None = Field(
+        None, description="Configuration (subset) of the hub dataset, e.g. 'sanitized' for mbpp."
+    )
+    hub_split: str = Field("test", description="Split of the hub dataset.")
+    group: Literal["in_domain", "generalisation", "out_of_domain"] = Field(
+        "in_domain",
+        description="Whether the benchmark measures the distilled skill (in_domain), the skill beyond the training "
+        "distribution (generalisation), or what distillation may cost (out_of_domain).",
+    )
+    limit: int | None = Field(
+        None, ge=1, description="Evaluate only the first LIMIT problems (a quick slice); unset: all."
+    )
+    samples: int | None = Field(
+        None, ge=1, description="Samples per problem (k of avg@k and pass@k); unset: the format's default."
+    )
+    max_tokens: int | None = Field(None, gt=0, description="Most new tokens per answer; unset: the format's default.")
+    temperature: float | None = Field(None, ge=0, description="Sampling temperature; unset: the format's default.")
+    top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling mass; unset: the format's default.")
+
+
 class DecontaminateOptions(Options):
-    """Removing pool problems that overlap an evaluation set (the run's eval split and extra files)."""
+    """Removing pool problems that overlap an evaluation set: the run's eval split, benchmarks, extra files."""
 
     enabled: bool = Field(True, description="Drop pool problems that match an evaluation item.")
     ngram: int = Field(
@@ -564,6 +736,12 @@ class DecontaminateOptions(Options):
     text_fields: list[str] = Field(
         ["problem", "prompt", "question", "question_content"],
         description="Fields of an extra file's records holding the problem text; the first one present is used.",
+    )
+    benchmarks: list[BenchmarkSpec] | None = Field(
+        None,
+        description="Benchmarks whose whole eval sets (files or hub datasets, `evaluate.benchmarks` items) the pool "
+        "is decontaminated against too; null: the recipe's own non-micro evaluate.benchmarks, filled in when the "
+        "recipe is read; []: none.",
     )
 
 
@@ -783,64 +961,6 @@ class TrainOptions(Options):
         return self.stages or [TrainStageOptions(name="sft", data="sft.jsonl", sft=self.sft)]
 
 
-BenchmarkFormat = Literal["micro", "math500", "aime", "humaneval", "mbpp", "livecodebench", "codecontests", "mcq"]
-
-
-class BenchmarkSpec(Options):
-    """One benchmark: where its problems come from, and how students are sampled on it.
-
-    Settings left unset take the format's defaults (`rdistill.evaluate.benchmarks.FORMATS`):
-    the papers' temperature 0.6 and top-p 0.95 with long generations for real benchmarks,
-    `evaluate.sampling` and `evaluate.samples_per_problem` for the micro-world's.
-    """
-
-    name: str = Field(
-        description="Label in every output (eval/NAME.parquet); for format 'micro', also the domain of "
-        "problems.parquet it takes unless `domain` says otherwise."
-    )
-    split: Literal["eval", "generalisation"] = Field(
-        "eval", description="Format 'micro': the held-out split of problems.parquet to take (eval or generalisation)."
-    )
-    domain: str | None = Field(
-        None, description="Format 'micro': the domain of problems.parquet to take (default: `name`)."
-    )
-    format: BenchmarkFormat = Field(
-        "micro",
-        description=(
-            "Record format and prompt template: micro, math500, aime, humaneval, mbpp, livecodebench, codecontests "
-            "(stdin/stdout or functional tests) or mcq (MMLU-style letters)."
-        ),
-    )
-    path: str | None = Field(
-        None,
-        description=(
-            "Local JSON Lines file (or a folder holding test.jsonl) in the format's fields; unset for 'micro' or "
-            "with `hub`."
-        ),
-    )
-    hub: str | None = Field(
-        None, description="Datasets hub name to load when `path` is unset (needs network), e.g. HuggingFaceH4/MATH-500."
-    )
-    hub_config: str | None = Field(
-        None, description="Configuration (subset) of the hub dataset, e.g. 'sanitized' for mbpp."
-    )
-    hub_split: str = Field("test", description="Split of the hub dataset.")
-    group: Literal["in_domain", "generalisation", "out_of_domain"] = Field(
-        "in_domain",
-        description="Whether the benchmark measures the distilled skill (in_domain), the skill beyond the training "
-        "distribution (generalisation), or what distillation may cost (out_of_domain).",
-    )
-    limit: int | None = Field(
-        None, ge=1, description="Evaluate only the first LIMIT problems (a quick slice); unset: all."
-    )
-    samples: int | None = Field(
-        None, ge=1, description="Samples per problem (k of avg@k and pass@k); unset: the format's default."
-    )
-    max_tokens: int | None = Field(None, gt=0, description="Most new tokens per answer; unset: the format's default.")
-    temperature: float | None = Field(None, ge=0, description="Sampling temperature; unset: the format's default.")
-    top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling mass; unset: the format's default.")
-
-
 def _micro_benchmarks() -> list[BenchmarkSpec]:
     return [
         BenchmarkSpec(name="math"),
@@ -925,6 +1045,14 @@ class Recipe(Options):
     evaluate: EvaluateOptions = Field(default_factory=EvaluateOptions)
     report: ReportOptions = Field(default_factory=ReportOptions)
     sweep: SweepOptions = Field(default_factory=SweepOptions)
+
+    @model_validator(mode="after")
+    def _decontaminate_against_benchmarks(self) -> Recipe:
+        """Curation drops pool problems copied from what the run will be evaluated on, unless told otherwise."""
+        settings = self.curate.decontaminate
+        if settings.benchmarks is None:
+            settings.benchmarks = [spec for spec in self.evaluate.benchmarks if spec.format != "micro"]
+        return self
 
     def resolved_run_dir(self) -> Path:
         """The run directory this recipe writes to."""

@@ -98,8 +98,8 @@ ENTRY_POINTS = (
     (
         "check RECIPE.yaml",
         "nothing",
-        "Validate the recipe and every file it names (benchmarks, training data, extra files, models), all problems "
-        "at once; `run` and every stage command do this first.",
+        "Validate the recipe and every file it names (pool files row by row, benchmarks, training data, extra "
+        "files, models), all problems at once; `run` and every stage command do this first.",
     ),
     (
         "plan RECIPE.yaml",

@@ -49,9 +49,11 @@ def _words(text: str) -> int:
 
 
 def _pool(recipe: Recipe) -> list[dict[str, Any]]:
+    """The recipe's pool as the problems stage builds it (a hub pool is read from the hub: network)."""
+    from rdistill.data.pools import load_pool
     from rdistill.problems import micro_pool
 
-    return micro_pool(recipe.problems.micro)
+    return micro_pool(recipe.problems.micro) if recipe.problems.source == "micro" else load_pool(recipe.problems)
 
 
 def measured_lengths(teacher: ModelSpec, problems: list[dict[str, Any]], recipe: Recipe) -> tuple[float, float]:
@@ -121,7 +123,7 @@ def _throughputs(parameters: int, prices: Prices) -> tuple[float, float]:
 
 def _benchmark_sizes(recipe: Recipe, pool: list[dict[str, Any]]) -> dict[str, tuple[int, int, int]]:
     """(problems, k, max_tokens) per benchmark; a hub benchmark without `limit` counts as unknown (0)."""
-    from rdistill.evaluate.benchmarks import sampling_of, source_path
+    from rdistill.data.benchmarks import sampling_of, source_path
 
     sizes = {}
     for index, spec in enumerate(recipe.evaluate.benchmarks):

@@ -3,6 +3,8 @@
 For the micro-world the held-out sets come first and are fixed (`rdistill.micro.holdout`): the
 first `eval_per_domain` items of each domain's eval set and `generalisation_per_domain` of its
 generalisation set; the pool (`rdistill.micro.pools`) is drawn around them, never holding one.
+File and hub pools (`rdistill.data.pools`) mix their sources, each row checked on load; their
+held-out rows (split eval) come from each source's `eval_size`, `eval_split` or `eval_path`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from rdistill.config import MicroWorldOptions, ProblemsOptions
 from rdistill.data import write_parquet
 from rdistill.data.manifest import DEFAULT_CONTEXT, StageContext, run_stage
+from rdistill.data.pools import load_pool, local_inputs
 from rdistill.errors import RecipeError
 from rdistill.micro.holdout import eval_set, generalisation_set, held_out
 from rdistill.micro.pools import draw_pool
@@ -67,8 +70,8 @@ def run(options: ProblemsOptions, run_dir: Path, ctx: StageContext = DEFAULT_CON
     """Write `problems.parquet` for the recipe's problem source."""
 
     def work() -> dict[str, Any]:
-        rows = micro_pool(options.micro)
+        rows = micro_pool(options.micro) if options.source == "micro" else load_pool(options)
         write_parquet(rows, Path(run_dir) / OUTPUT)
         return counts_of(rows)
 
-    return run_stage(run_dir, "problems", options, [], [OUTPUT], work, ctx)
+    return run_stage(run_dir, "problems", options, local_inputs(options), [OUTPUT], work, ctx)

@@ -2,7 +2,7 @@
 
 Steps, in order, each configured in the recipe's `curate` section:
 1. teacher: keep the traces of the teachers chosen in teachers.json;
-2. decontaminate: drop problems overlapping the run's eval split or extra benchmark files;
+2. decontaminate: drop problems overlapping the run's eval split, the recipe's benchmarks or extra files;
 3. filters: truncation, correctness, think tags, extracted answer, repetition, token length;
 4. dedup: one representative per cluster of near-duplicate problems (MinHash LSH);
 5. trajectories: at most k of a problem's traces, the most different ones;
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rdistill.config import CurateOptions
-from rdistill.curate.decontaminate import BenchmarkIndex, Hit, eval_items, read_benchmark_file
+from rdistill.curate.decontaminate import BenchmarkIndex, BenchmarkItem, Hit, eval_items, read_benchmark_file
 from rdistill.curate.difficulty import problem_levels
 from rdistill.curate.filters import first_failure, repetition, student_token_counts, trace_checks
 from rdistill.curate.select import Candidate, select_budget, topic_of
@@ -34,6 +34,7 @@ from rdistill.data import (
     write_jsonl,
     write_parquet,
 )
+from rdistill.data.benchmarks import source_path, statements
 from rdistill.data.manifest import DEFAULT_CONTEXT, StageContext, run_stage
 from rdistill.errors import DataError, RecipeError
 from rdistill.similarity.minhash import near_duplicates
@@ -66,11 +67,14 @@ def _drop(row: dict[str, Any], step: str, why: str) -> None:
 def _decontaminate(
     rows: list[dict[str, Any]], problems: dict[str, dict[str, Any]], options: CurateOptions
 ) -> dict[str, Hit]:
-    """Problem id -> its hit, against the run's eval split and the recipe's extra files."""
+    """Problem id -> its hit, against the run's eval split, the recipe's benchmarks and its extra files."""
     settings = options.decontaminate
     if not settings.enabled:
         return {}
     items = eval_items(list(problems.values()))
+    for index, spec in enumerate(settings.benchmarks or []):
+        where = f"curate.decontaminate.benchmarks[{index}]"
+        items += [BenchmarkItem(spec.name, item_id, text) for item_id, text in statements(spec, where)]
     for path in settings.extra_files:
         items += read_benchmark_file(path, settings.text_fields)
     pool = sorted({row["problem_id"] for row in rows if row["step"] is None})
@@ -224,7 +228,11 @@ def sft_example(row: dict[str, Any]) -> dict[str, Any]:
 def run(options: CurateOptions, run_dir: Path, ctx: StageContext = DEFAULT_CONTEXT) -> dict[str, Any]:
     """Write `sft.jsonl`, `selection.parquet` (a reason for every rollout) and `curation.json` (funnel, histograms)."""
     run_dir = Path(run_dir)
-    extra_inputs = [str(path) for path in options.decontaminate.extra_files]
+    extra_inputs = [str(path) for path in options.decontaminate.extra_files] + [
+        str(source_path(spec, f"curate.decontaminate.benchmarks[{index}]").resolve())
+        for index, spec in enumerate(options.decontaminate.benchmarks or [])
+        if spec.path and options.decontaminate.enabled
+    ]
     for path in options.decontaminate.extra_files:
         if not Path(path).is_file():
             raise RecipeError(f"curate.decontaminate.extra_files: {path} not found")

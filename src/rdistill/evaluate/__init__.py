@@ -36,9 +36,9 @@ from rdistill.data import (
     write_json,
     write_parquet,
 )
+from rdistill.data.benchmarks import Benchmark, load_benchmark, source_path
 from rdistill.data.manifest import DEFAULT_CONTEXT, StageContext, run_stage
 from rdistill.errors import RecipeError
-from rdistill.evaluate.benchmarks import Benchmark, load_benchmark, source_path
 from rdistill.evaluate.metrics import (
     ANSWER_DOMAINS,
     breakdown,

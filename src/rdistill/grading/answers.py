@@ -168,7 +168,7 @@ _CONTROL_WORD_OR_TEXT = re.compile(r"\\[A-Za-z]+|\\?[^\\]+")
 _WRAPPER = re.compile(r"^\\(?:text|textbf|mathrm|mathbf|boxed)\s*\{(.*)\}$", re.DOTALL)
 
 
-def _balanced(text: str) -> bool:
+def balanced_braces(text: str) -> bool:
     """Whether `text`'s braces pair up: `{a}+{b}` is two groups, not one wrapper around `a}+{b`."""
     depth = 0
     for character in text:
@@ -183,7 +183,7 @@ def _unwrap(answer: str) -> str:
     while True:
         stripped = re.sub(r"(?<!\.)\.$", "", answer.strip().strip("$").strip()).strip()
         wrapped = _WRAPPER.match(stripped) or (re.match(r"^\{(.*)\}$", stripped, re.DOTALL))
-        inner = wrapped.group(1) if wrapped and _balanced(wrapped.group(1)) else stripped
+        inner = wrapped.group(1) if wrapped and balanced_braces(wrapped.group(1)) else stripped
         if inner == answer:
             return answer
         answer = inner

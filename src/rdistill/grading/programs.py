@@ -1,7 +1,7 @@
 """What program a code answer becomes, and how its output is judged, benchmark by benchmark.
 
 Scores are comparable with published ones only if a program is run the way the benchmark's
-reference harness runs it. The benchmark loaders (`rdistill.evaluate.benchmarks`) write the
+reference harness runs it. The benchmark loaders (`rdistill.data.benchmarks`) write the
 rules of their benchmark into a problem's `meta`; problems without them (the micro-world's,
 pools) get rdistill's own rules. docs/grading.md describes each benchmark's rules and sources.
 

@@ -413,11 +413,18 @@ def source_path(spec: BenchmarkSpec, where: str) -> Path:
     return path
 
 
-def _hub_rows(spec: BenchmarkSpec) -> list[dict[str, Any]]:
+def _hub_rows(spec: BenchmarkSpec, where: str) -> list[dict[str, Any]]:
     """Rows of a hub dataset (network needed); imported here so offline runs never touch the hub client."""
     from datasets import load_dataset
 
-    return [dict(row) for row in load_dataset(spec.hub, spec.hub_config, split=spec.hub_split)]
+    try:
+        dataset = load_dataset(spec.hub, spec.hub_config, split=spec.hub_split)
+    except Exception as error:  # datasets and huggingface_hub raise many kinds; each means "not loadable here"
+        raise RecipeError(
+            f"{where}.hub: cannot load {spec.hub!r} (split {spec.hub_split!r}): {type(error).__name__}: {error}. "
+            "A hub dataset needs the network; offline, download it and set `path`"
+        ) from error
+    return [dict(row) for row in dataset]
 
 
 # The fields each format's rows must carry, with the types they may have: a row with a null
@@ -524,7 +531,7 @@ def load_benchmark(spec: BenchmarkSpec, options: EvaluateOptions, run_dir: Path,
         problems = convert_rows(rows, spec, source, lines)
     elif spec.hub:
         source = f"hub:{spec.hub}"
-        problems = convert_rows(_hub_rows(spec), spec, source)
+        problems = convert_rows(_hub_rows(spec, where), spec, source)
     else:
         raise RecipeError(f"{where}: format {spec.format!r} needs a local `path` or a `hub` dataset name")
     problems = problems[: spec.limit] if spec.limit else problems
@@ -545,3 +552,35 @@ def duplicate_ids(problems: list[dict[str, Any]], source: str, lines: list[int] 
             errors.append(f"{row_label(source, index, lines)}: duplicate problem id {problem['id']!r}")
         seen.add(problem["id"])
     return errors
+
+
+# The field of each format's rows that holds the problem statement, the words a copied problem repeats.
+STATEMENT_FIELDS: dict[str, tuple[str, ...]] = {
+    "math500": ("problem",),
+    "aime": ("problem",),
+    "humaneval": ("prompt",),
+    "mbpp": ("prompt",),
+    "livecodebench": ("question_content", "question"),
+    "codecontests": ("question", "description"),
+    "mcq": ("question",),
+}
+
+
+def statements(spec: BenchmarkSpec, where: str) -> list[tuple[str, str]]:
+    """(problem id, statement) of every item of a file or hub benchmark, all of it whatever its `limit`.
+
+    The statement without the benchmark's prompt template: a pool problem copied from the
+    benchmark repeats its words, not the template a student is asked with.
+    """
+    if spec.path:
+        source, rows, lines = file_rows(spec, where)
+    elif spec.hub:
+        source, rows, lines = f"hub:{spec.hub}", _hub_rows(spec, where), None
+    else:
+        raise RecipeError(f"{where}: format {spec.format!r} needs a local `path` or a `hub` dataset name")
+    problems = convert_rows(rows, spec, source, lines)
+    fields = STATEMENT_FIELDS[spec.format]
+    return [
+        (problem["id"], next(row[field] for field in fields if row.get(field)))
+        for problem, row in zip(problems, rows, strict=True)
+    ]
