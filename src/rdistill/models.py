@@ -80,6 +80,20 @@ def gguf_fingerprint(gguf: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def gguf_sizes(gguf: Path) -> dict[str, int]:
+    """A GGUF model's layers, widths and vocabulary under config.json's names, read from its header only."""
+    from gguf import GGUFReader
+
+    fields = GGUFReader(gguf).fields
+    arch = fields["general.architecture"].contents()
+    return {
+        "num_hidden_layers": int(fields[f"{arch}.block_count"].contents()),
+        "hidden_size": int(fields[f"{arch}.embedding_length"].contents()),
+        "intermediate_size": int(fields[f"{arch}.feed_forward_length"].contents()),
+        "vocab_size": len(fields["tokenizer.ggml.tokens"].contents()),
+    }
+
+
 def converted_from(folder: Path) -> dict | None:
     """The record of the GGUF file a folder was converted from, or None for any other folder."""
     record = folder / SOURCE_FILE
@@ -117,7 +131,11 @@ def convert_gguf(gguf: Path, out_dir: Path, dtype: str = "float32", announce: An
 
 
 def _write_conversion(gguf: Path, folder: Path, dtype: str) -> None:
-    """transformers' GGUF loader dequantises the weights; the tokenizer keeps the file's chat template."""
+    """transformers' GGUF loader dequantises the weights; the tokenizer keeps the file's chat template.
+
+    The loaded model still names the GGUF quantizer, which refuses `save_pretrained`; its
+    weights are plain tensors by then, so the quantization record is dropped before saving.
+    """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -126,6 +144,8 @@ def _write_conversion(gguf: Path, folder: Path, dtype: str) -> None:
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=getattr(torch, dtype))
     except (ValueError, OSError, KeyError, RuntimeError) as exc:
         raise RecipeError(f"{gguf}: transformers cannot load this GGUF file ({exc})") from exc
+    if getattr(model, "hf_quantizer", None) is not None:
+        model.hf_quantizer.remove_quantization_config(model)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
 
