@@ -11,6 +11,7 @@ Both wall-clock and CPU seconds are printed: on a shared machine the CPU seconds
 idle one would take.
 
 Usage: python benchmarks/mmlu_loglikelihood.py models/SmolLM2-135M-Instruct [--sample 300 --seed 0]
+       [--continuation text]
 """
 
 from __future__ import annotations
@@ -49,8 +50,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--check", type=int, default=3, help="problems recomputed by direct forward passes")
+    parser.add_argument("--continuation", choices=["letter", "text"], default="letter")
     args = parser.parse_args()
-    spec = BenchmarkSpec(name="mmlu_stem_nonmath", format="mcq", path=args.data, scoring="loglikelihood")
+    spec = BenchmarkSpec(
+        name="mmlu_stem_nonmath",
+        format="mcq",
+        path=args.data,
+        scoring="loglikelihood",
+        continuation=args.continuation,
+    )
     benchmark = load_benchmark(spec, EvaluateOptions(), Path("."), "benchmark")
     problems = benchmark.problems
     if args.sample:
@@ -72,6 +80,7 @@ def main() -> None:
         json.dumps(
             {
                 "problems": len(rows),
+                "continuation": args.continuation,
                 "sample_seed": args.seed if args.sample else None,
                 "acc": round(acc, 4),
                 "acc_norm": round(acc_norm, 4),

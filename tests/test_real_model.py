@@ -21,7 +21,7 @@ import pytest
 from helpers import DATA, QUIET, REPO
 from rdistill.config import EvaluateOptions, SFTOptions
 from rdistill.errors import RecipeError
-from rdistill.models import KNOWN_MODELS, cached_conversion, fetch_gguf, fetch_model
+from rdistill.models import KNOWN_MODELS, cached_conversion, fetch_gguf
 
 pytestmark = pytest.mark.slow
 CACHE = Path(os.environ.get("RDISTILL_REAL_MODEL_CACHE", REPO / ".cache" / "rdistill"))
@@ -57,9 +57,9 @@ def smollm2_gguf() -> Path:
 
 @pytest.fixture(scope="module")
 def smollm2(smollm2_gguf) -> Path:
-    """SmolLM2-135M-Instruct as a transformers folder (float32), converted once into the cache."""
+    """SmolLM2-135M-Instruct as a transformers folder (float32): the GGUF spec's conversion, made once in the cache."""
     with rdistill_cache(CACHE):
-        return fetch_model("smollm2-135m", CACHE / "models", announce=lambda _: None)
+        return cached_conversion(smollm2_gguf, announce=lambda _: None)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -73,17 +73,17 @@ def one_torch_thread():
     torch.set_num_threads(previous)
 
 
-def test_gguf_spec_converts_once_keeping_the_chat_template(smollm2_gguf, smollm2, tmp_path):
+def test_gguf_spec_is_converted_once_keeping_the_chat_template(smollm2_gguf, smollm2):
     from transformers import AutoTokenizer
 
     said: list[str] = []
-    with rdistill_cache(tmp_path):
-        first = cached_conversion(smollm2_gguf, said.append)
+    with rdistill_cache(CACHE):
         again = cached_conversion(smollm2_gguf, said.append)
-    assert first == again and first.parent == tmp_path / "gguf"
-    assert sum("converting" in line for line in said) == 1, said
-    assert json.loads((first / "config.json").read_text()) == json.loads((smollm2 / "config.json").read_text())
-    tokenizer = AutoTokenizer.from_pretrained(first)
+    assert again == smollm2 and smollm2.parent == CACHE / "gguf" and not said, "the conversion is reused silently"
+    record = json.loads((smollm2 / "rdistill_gguf.json").read_text())
+    assert record["gguf"] == smollm2_gguf.name and record["dtype"] == "float32"
+    assert (smollm2 / "model.safetensors").exists()
+    tokenizer = AutoTokenizer.from_pretrained(smollm2)
     assert tokenizer.chat_template == FIXTURE_TEMPLATE.read_text(), "the test fixture is SmolLM2's own template"
     assert tokenizer.eos_token == "<|im_end|>"
 
@@ -130,3 +130,16 @@ def test_loglikelihood_multiple_choice_on_ten_mmlu_items(smollm2, tmp_path):
     scores = json.loads((tmp_path / "eval" / "summary.json").read_text())["students"]["smollm2"]["mmlu"]
     assert scores["accuracy"] == sum(row["correct"] for row in rows) / 10
     assert scores["accuracy_norm"] == scores["accuracy"], "one-letter continuations: acc_norm is acc"
+
+
+def test_base_stage_takes_a_gguf_student(smollm2_gguf, smollm2, tmp_path):
+    from rdistill import base as base_stage
+    from rdistill.config import BaseOptions
+
+    options = BaseOptions(student=str(smollm2_gguf))
+    with rdistill_cache(CACHE):
+        base_stage.run(options, tmp_path, QUIET)
+        record = json.loads((tmp_path / "base.json").read_text())
+        assert record["source"] == "gguf" and record["gguf"] == str(smollm2_gguf)
+        assert Path(record["model"]) == smollm2, "the stage reuses the cached conversion"
+        assert record["fingerprint"] == base_stage.expected_fingerprint(options)

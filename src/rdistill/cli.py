@@ -450,7 +450,8 @@ _model_dir = inspect.Parameter(
     inspect.Parameter.POSITIONAL_OR_KEYWORD,
     default=None,
     annotation=Annotated[
-        Path | None, typer.Argument(help="Local transformers model folder (not needed with --canned-tokens).")
+        Path | None,
+        typer.Argument(help="Local transformers model folder or .gguf file (not needed with --canned-tokens)."),
     ],
 )
 serve.__signature__ = inspect.Signature([_model_dir, *(parameter for _, parameter in SERVE_FLAGS)])
