@@ -108,6 +108,9 @@ def test_batched_scores_equal_one_plain_forward_pass_per_choice(tiny_model):
         ("Answer:", " B"),
         ("Answer:", " C"),
         ("The answer is", " \\boxed{7}."),
+        # A short input in a batch narrower than the longest continuation of all.
+        ("Tom", " has 3 apples and buys 4 more apples, so he has seven apples now"),
+        ("A", " 7"),
     ]
     scored = loglikelihoods(tokenizer, model, pairs, batch_size=2)
     expected = [direct(model, tokenizer, context, continuation) for context, continuation in pairs]

@@ -121,7 +121,7 @@ def loglikelihoods(tokenizer, model, pairs: Sequence[tuple[str, str]], batch_siz
             log_probs[row] = scores
     results = []
     for ids, continuation in encoded:
-        scores = log_probs[ids][keep - len(continuation) :]
+        scores = log_probs[ids][-len(continuation) :]  # the last positions, right-aligned by the left padding
         target = torch.tensor(continuation, device=scores.device)
         chosen = scores.gather(1, target[:, None]).squeeze(1)
         results.append((float(chosen.sum()), bool((scores.argmax(dim=-1) == target).all())))
