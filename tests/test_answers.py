@@ -66,12 +66,21 @@ def test_last_boxed_still_reports_the_last_box_empty_or_not():
         ("Answer: $\\boxed{D}$", "D"),
         ("The correct option is **D) Paris**", "D"),
         ("The answer is C) Paris, the capital.", "C"),
+        ("so the answer is (B)", "B"),
+        ("Answer: **B**", "B"),
+        ("**Answer: B**", "B"),
+        ("The final answer is B.", "B"),
+        ("Paris is the capital.\n\nAnswer: A", "A"),
         # 3. a leading letter
         ("B", "B"),
         ("C) Paris is the capital of France.", "C"),
         ("(D) because the others are wrong", "D"),
         ("**B**\nParis is the capital.", "B"),
         ("A. Paris", "A"),
+        ("**B**", "B"),
+        ("B.", "B"),
+        ("B)", "B"),
+        ("  D:\nbecause the others are wrong", "D"),
         # 4. the last "(X)" anywhere
         ("Option (A) is wrong, and (B) too, so (C)", "C"),
         # not a choice: words, letters beyond the choices, lower case before a word

@@ -91,6 +91,7 @@ def test_students_on_a_slice_of_every_benchmark_through_the_cli_then_resume(tmp_
     assert summary["in_domain"] == names[:7] and summary["out_of_domain"] == ["text", "mmlu"]
     assert list(summary["students"]) == ["base", "other"] and summary["reference"] == "base"
     assert summary["benchmarks"]["aime24"] | {"source": None} == {
+        "scoring": "generate",
         "format": "aime",
         "domain": "math",
         "group": "in_domain",

@@ -28,6 +28,7 @@ COMPONENTS = {
     "console",
     "errors",
     "cluster",
+    "models",
 }
 ENTRY_POINTS = {"", "cli", "pipeline", "sweep", "serve", "check", "plan", "__main__"}
 

@@ -2,7 +2,8 @@
 
 With `base.student: micro` it trains the micro-world's non-reasoning base (once per
 configuration and code version, cached under `$RDISTILL_CACHE`, default `~/.cache/rdistill`);
-otherwise it checks a local transformers folder. `base.json` names the model folder and a
+otherwise it checks a local transformers folder, or converts a local `.gguf` file once into a
+cached folder (`rdistill.models`). `base.json` names the model folder and a
 fingerprint of it, so that `teachers`, `train` and `evaluate` take the base as an input file
 like any other and rerun when it changes.
 """
@@ -21,6 +22,7 @@ from rdistill.config import BaseOptions, MicroStudentConfig, SFTOptions
 from rdistill.data import BASE_FILE, write_json
 from rdistill.data.manifest import DEFAULT_CONTEXT, StageContext, run_stage
 from rdistill.errors import RecipeError
+from rdistill.models import cache_root, cached_conversion, gguf_fingerprint, is_gguf
 
 OUTPUT = BASE_FILE
 # Files read whole into a local model's fingerprint; weights count by name and size only, so
@@ -28,11 +30,6 @@ OUTPUT = BASE_FILE
 SMALL_FILE_BYTES = 1 << 20
 # The code a micro base is a product of: a change to any of it builds a new base.
 MICRO_SOURCES = ("micro", "training")
-
-
-def cache_root() -> Path:
-    """Where built micro students live; `RDISTILL_CACHE` overrides the default."""
-    return Path(os.environ.get("RDISTILL_CACHE", Path.home() / ".cache" / "rdistill"))
 
 
 def micro_fingerprint(config: MicroStudentConfig) -> str:
@@ -100,8 +97,12 @@ def ensure_micro_base(config: MicroStudentConfig, console=None) -> Path:
 
 
 def local_model(options: BaseOptions) -> Path:
-    """The local model folder `base.student` names, checked to be a transformers checkpoint."""
+    """The local model folder or GGUF file `base.student` names, checked to be a transformers checkpoint or a file."""
     path = Path(options.student)
+    if is_gguf(path):
+        if not path.is_file():
+            raise RecipeError(f"base.student: {path} not found (a .gguf student must be a local file)")
+        return path.resolve()
     if not (path / "config.json").exists():
         raise RecipeError(
             f"base.student: {path} is not a model folder (no config.json); use 'micro' or a local "
@@ -112,7 +113,10 @@ def local_model(options: BaseOptions) -> Path:
 
 def expected_fingerprint(options: BaseOptions) -> str:
     """The fingerprint the base must have now (cheap: no model is built or loaded)."""
-    return micro_fingerprint(options.micro) if options.student == "micro" else local_fingerprint(local_model(options))
+    if options.student == "micro":
+        return micro_fingerprint(options.micro)
+    path = local_model(options)
+    return gguf_fingerprint(path) if is_gguf(path) else local_fingerprint(path)
 
 
 def resolve(options: BaseOptions, console=None) -> dict[str, Any]:
@@ -120,7 +124,12 @@ def resolve(options: BaseOptions, console=None) -> dict[str, Any]:
     if options.student == "micro":
         model = ensure_micro_base(options.micro, console)
         return {"model": str(model), "source": "micro", "fingerprint": micro_fingerprint(options.micro)}
-    return {"model": str(local_model(options)), "source": "local", "fingerprint": expected_fingerprint(options)}
+    path = local_model(options)
+    if is_gguf(path):
+        announce = console.print if console is not None else print
+        model = cached_conversion(path, announce)
+        return {"model": str(model), "source": "gguf", "gguf": str(path), "fingerprint": expected_fingerprint(options)}
+    return {"model": str(path), "source": "local", "fingerprint": expected_fingerprint(options)}
 
 
 def _record_is_stale(run_dir: Path, options: BaseOptions) -> bool:

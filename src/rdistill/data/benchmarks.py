@@ -35,6 +35,12 @@ MCQ_TEMPLATE = (
     "choice as your final answer within \\boxed{{}} (for example \\boxed{{A}}).\n\n{question}\n\n{choices}"
 )
 LETTERS = "ABCDEFGHIJ"
+# lm-evaluation-harness's zero-shot prompts for log-likelihood scoring, word for word: MMLU's
+# (lm_eval/tasks/mmlu: the subject line, then the question and its lettered choices) for letter
+# continuations, ARC's ("Question: ...\nAnswer:") for choice-text continuations.
+LL_SUBJECT_LINE = "The following are multiple choice questions (with answers){about}.\n\n"
+LL_LETTER_TEMPLATE = "{question}\n{choices}\nAnswer:"
+LL_TEXT_TEMPLATE = "Question: {question}\nAnswer:"
 # LiveCodeBench's generic prompt (lcb_runner/prompts/code_generation.py), kept word for word so
 # that scores compare with the leaderboard's.
 LCB_SYSTEM = (
@@ -78,6 +84,8 @@ class Benchmark:
     system: str | None
     source: str
     where: str = "evaluate.benchmarks"
+    scoring: str = "generate"
+    continuation: str = "letter"
 
     @property
     def sampling_keys(self) -> tuple[str, str]:
@@ -91,9 +99,29 @@ class Benchmark:
         system = [{"role": "system", "content": self.system}] if self.system else []
         return system + [{"role": "user", "content": problem["prompt"]}]
 
+    def choice_requests(self, problem: dict[str, Any]) -> tuple[str, list[str], list[str]]:
+        """(context, continuations, choices) of a multiple-choice problem scored by log-likelihood.
+
+        As lm-evaluation-harness builds them: the continuation is " " + the choice, and acc_norm
+        divides by the choice's length in characters (its `completion_len`).
+        """
+        meta = json.loads(problem["meta"] or "{}")
+        subject = meta.get("subject")
+        about = f" about {subject.replace('_', ' ')}" if subject else ""
+        question = meta["question"].strip()
+        if self.continuation == "letter":
+            choices = list(LETTERS[: len(meta["options"])])
+            listed = "\n".join(f"{letter}. {text}" for letter, text in zip(choices, meta["options"], strict=True))
+            context = LL_SUBJECT_LINE.format(about=about) + LL_LETTER_TEMPLATE.format(question=question, choices=listed)
+        else:
+            choices = meta["options"]
+            context = LL_TEXT_TEMPLATE.format(question=question)
+        return context, [f" {choice}" for choice in choices], choices
+
     def summary(self) -> dict[str, Any]:
         """What summary.json records about the benchmark, so that a number can be read with its settings."""
         return {
+            "scoring": self.scoring,
             "format": self.format,
             "domain": self.domain,
             "group": self.group,
@@ -371,6 +399,8 @@ def mcq_problem(row: dict[str, Any], source: str) -> dict[str, Any]:
         None,
         row.get("subject"),
         choices=len(choices),
+        question=row["question"],
+        options=[str(choice) for choice in choices],
     )
 
 
@@ -539,8 +569,23 @@ def load_benchmark(spec: BenchmarkSpec, options: EvaluateOptions, run_dir: Path,
     if duplicates:
         raise DataError(duplicates[0])
     samples, sampling = sampling_of(spec, options)
+    if spec.scoring == "loglikelihood":  # one deterministic score per problem, nothing sampled
+        samples, sampling = 1, sampling.model_copy(update={"temperature": 0.0})
     domain = fmt.domain or problems[0]["domain"]
-    return Benchmark(spec.name, spec.format, domain, spec.group, problems, samples, sampling, fmt.system, source, where)
+    return Benchmark(
+        spec.name,
+        spec.format,
+        domain,
+        spec.group,
+        problems,
+        samples,
+        sampling,
+        fmt.system,
+        source,
+        where,
+        spec.scoring,
+        spec.continuation,
+    )
 
 
 def duplicate_ids(problems: list[dict[str, Any]], source: str, lines: list[int] | None) -> list[str]:

@@ -39,6 +39,7 @@ from rdistill.data import (
 from rdistill.data.benchmarks import Benchmark, load_benchmark, source_path
 from rdistill.data.manifest import DEFAULT_CONTEXT, StageContext, run_stage
 from rdistill.errors import RecipeError
+from rdistill.evaluate.loglikelihood import collect_choice_scores
 from rdistill.evaluate.metrics import (
     ANSWER_DOMAINS,
     breakdown,
@@ -108,6 +109,13 @@ def check_options(options: EvaluateOptions) -> None:
                 f"evaluate.benchmarks"
             )
     _check_names([(spec.name, f"{where}.name") for spec, where in students], "student")
+    scored = [index for index, spec in enumerate(options.benchmarks) if spec.scoring == "loglikelihood"]
+    for spec, where in students:
+        if scored and spec.backend != "hf" and where.startswith("evaluate.students"):
+            raise RecipeError(
+                f"evaluate.benchmarks[{scored[0]}].scoring: 'loglikelihood' needs local 'hf' students; {where} is "
+                f"{spec.backend!r}"
+            )
     _check_names(
         [(spec.name, f"evaluate.benchmarks[{index}].name") for index, spec in enumerate(options.benchmarks)],
         "benchmark",
@@ -229,6 +237,9 @@ def eval_rows(
                 "tests_passed": verdict["tests_passed"],
                 "tests_total": verdict["tests_total"],
                 "verify_error": verdict["verify_error"] or answer["error"],
+                # Log-likelihood scoring only: lm-eval's acc_norm pick, and every choice's log-likelihood.
+                "correct_norm": answer["choice_norm"] == problem["answer"] if "choice_norm" in answer else None,
+                "loglikelihoods": answer.get("loglikelihoods"),
             }
         )
     order = {problem_id: index for index, problem_id in enumerate(problems)}
@@ -243,7 +254,8 @@ def part_stem(run_dir: Path, student: str, benchmark: str) -> Path:
 def answer_part(student: Student, benchmark: Benchmark, run_dir: Path, console=None) -> list[dict[str, Any]]:
     """Every answer of one student to one benchmark, generating those not yet in its part file."""
     path = part_stem(run_dir, student.spec.name, benchmark.name).with_suffix(".jsonl")
-    return collect_answers(student, benchmark, path, f"{student.spec.name} on {benchmark.name}", console)
+    collect = collect_choice_scores if benchmark.scoring == "loglikelihood" else collect_answers
+    return collect(student, benchmark, path, f"{student.spec.name} on {benchmark.name}", console)
 
 
 def grade_parts(

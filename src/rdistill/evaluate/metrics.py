@@ -16,7 +16,17 @@ from typing import Any
 
 import numpy as np
 
-HEADLINE = ("accuracy", "pass_at_k", "maj_at_k", "no_answer_rate", "completion_rate", "think_rate", "mean_tokens")
+# accuracy_norm: lm-eval's acc_norm, for multiple choice scored by log-likelihood (rows with `correct_norm`).
+HEADLINE = (
+    "accuracy",
+    "accuracy_norm",
+    "pass_at_k",
+    "maj_at_k",
+    "no_answer_rate",
+    "completion_rate",
+    "think_rate",
+    "mean_tokens",
+)
 ANSWER_DOMAINS = ("math", "mcq", "text")
 # Verdicts of samples from which no answer (or no program) could be read: format failures, not wrong answers.
 NO_ANSWER = ("no_answer", "no_code")
@@ -68,6 +78,8 @@ def problem_values(rows: list[dict[str, Any]], answer_task: bool) -> dict[str, d
         }
         if answer_task:
             values[problem_id]["maj_at_k"] = float(majority_correct(samples))
+        if samples[0].get("correct_norm") is not None:
+            values[problem_id]["accuracy_norm"] = sum(bool(s["correct_norm"]) for s in samples) / n
     return values
 
 

@@ -15,6 +15,7 @@ from rdistill.backends.openai import secret_from_env
 from rdistill.config import ServeOptions
 from rdistill.console import quiet_libraries
 from rdistill.errors import RecipeError
+from rdistill.models import is_gguf, model_folder
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -37,12 +38,12 @@ def make_responder(model_dir: Path | None, options: ServeOptions):
 
     if options.canned_tokens is not None:
         return CannedResponder(options.canned_tokens, options.canned_delay_s), options.model_name or "canned"
-    if model_dir is None or not (Path(model_dir) / "config.json").exists():
-        raise RecipeError(
-            f"MODEL_DIR: {model_dir} is not a transformers model folder (no config.json); pass one, or --canned-tokens"
-        )
+    if model_dir is None:
+        raise RecipeError("MODEL_DIR: missing; pass a transformers model folder or a .gguf file, or --canned-tokens")
+    folder = model_folder(model_dir, "MODEL_DIR", announce=lambda line: print(line, flush=True))
     quiet_libraries()
-    return ModelResponder(Path(model_dir), options.batch_size), options.model_name or Path(model_dir).name
+    name = Path(model_dir).stem if is_gguf(model_dir) else Path(model_dir).name
+    return ModelResponder(folder, options.batch_size), options.model_name or name
 
 
 def serve(model_dir: Path | None, options: ServeOptions, announce: Callable[[str], None] = print) -> None:

@@ -1,5 +1,8 @@
 """One fine-tuning run: TRL's `SFTTrainer` on chat messages, loss on the assistant turn only.
 
+The assistant turn is masked by TRL from the template's generation markers, or, for a template
+without them, from the prompt/completion form the conversations are cut into (`chat_templates`).
+
 The same code trains a 7B student on GPUs and the micro student on a laptop CPU. Packing, LoRA,
 mixed precision, gradient checkpointing, Liger kernels and the trackers are TRL / transformers /
 peft options; rdistill only chooses them from `SFTOptions` and sizes the batch.
@@ -19,7 +22,13 @@ from typing import Any
 
 from rdistill.config import SFTOptions
 from rdistill.errors import RecipeError
-from rdistill.training.chat_templates import training_chat_template
+from rdistill.training.chat_templates import (
+    chat_template,
+    check_marked_template,
+    end_of_turn_tokens,
+    has_markers,
+    prompt_completion,
+)
 
 CHECKPOINTS = "checkpoints"
 TRAINING_LOG = "training_log.json"
@@ -249,8 +258,21 @@ def _lora_config(options: SFTOptions):
     )
 
 
-def sft_config(options: SFTOptions, checkpoint_dir: Path, plan: BatchPlan, on_gpu: bool, report_to: list[str]):
-    """TRL's `SFTConfig` for these options: assistant-only loss, packing, the batch plan, checkpoints to resume from."""
+def sft_config(
+    options: SFTOptions,
+    checkpoint_dir: Path,
+    plan: BatchPlan,
+    on_gpu: bool,
+    report_to: list[str],
+    marked: bool = True,
+    end_of_turn: str | None = None,
+):
+    """TRL's `SFTConfig` for these options: assistant-only loss, packing, the batch plan, checkpoints to resume from.
+
+    `marked`: the examples are chat messages whose template marks the assistant turn; otherwise
+    they are prompt/completion pairs, the loss is on the completion, and `end_of_turn` the token
+    that ends each completion (TRL's eos for them).
+    """
     from trl import SFTConfig
 
     return SFTConfig(
@@ -266,7 +288,9 @@ def sft_config(options: SFTOptions, checkpoint_dir: Path, plan: BatchPlan, on_gp
         # Best-fit decreasing keeps examples whole; TRL then trains padding-free with per-example position ids.
         packing=options.packing,
         packing_strategy="bfd",
-        assistant_only_loss=True,
+        assistant_only_loss=marked,
+        completion_only_loss=not marked,
+        eos_token=end_of_turn,
         save_strategy="steps",
         save_steps=options.save_steps,
         save_total_limit=2,
@@ -285,7 +309,7 @@ def sft_config(options: SFTOptions, checkpoint_dir: Path, plan: BatchPlan, on_gp
     )
 
 
-def _save_student(trainer, tokenizer, chat_template: str, output_dir: Path, lora: bool) -> None:
+def _save_student(trainer, tokenizer, output_dir: Path, lora: bool) -> None:
     """Write a plain transformers checkpoint: LoRA adapters merged in, the tokenizer with its own template."""
     if lora:
         merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
@@ -294,8 +318,25 @@ def _save_student(trainer, tokenizer, chat_template: str, output_dir: Path, lora
     else:
         trainer.save_model(str(output_dir))
     if trainer.accelerator.is_main_process:
-        tokenizer.chat_template = chat_template
         tokenizer.save_pretrained(output_dir)
+
+
+def training_dataset(tokenizer, template: str, conversations: list[list[dict[str, str]]], model_path: Path):
+    """(dataset, marked, end of turn): chat messages for a template with generation markers, else
+    prompt/completion pairs and the token their completions end with.
+
+    TRL appends the tokenizer's eos to a completion that does not end with it; told the
+    end-of-turn token instead (a ChatML base model's eos is <|endoftext|>, its turns end with
+    <|im_end|>), it trains on the token that really ends the turn and stops generation there.
+    """
+    from datasets import Dataset
+
+    if has_markers(template):
+        check_marked_template(tokenizer, template, model_path)
+        return Dataset.from_list([{"messages": messages} for messages in conversations]), True, None
+    pairs = [prompt_completion(tokenizer, messages, model_path) for messages in conversations]
+    end = next(stop for stop in end_of_turn_tokens(tokenizer) if pairs[0]["completion"].endswith(stop))
+    return Dataset.from_list(pairs), False, end
 
 
 @dataclass
@@ -305,6 +346,7 @@ class PreparedRun:
     trainer: Any
     tokenizer: Any
     chat_template: str
+    marked: bool
     plan: BatchPlan
     parameters: int
     trainable_parameters: int
@@ -321,15 +363,14 @@ def prepare_run(
 ) -> PreparedRun:
     """Load the model and tokenizer and build TRL's trainer; the dataset is tokenized, masked and packed."""
     import torch
-    from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
     from trl import SFTTrainer
 
     on_gpu = torch.cuda.is_available()
     check_gpu_options(options, on_gpu)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
-    original_template = tokenizer.chat_template
-    tokenizer.chat_template = training_chat_template(tokenizer, model_path)
+    template = chat_template(tokenizer, model_path)
+    dataset, marked, end_of_turn = training_dataset(tokenizer, template, conversations, model_path)
     model = AutoModelForCausalLM.from_pretrained(model_path, attn_implementation=options.attn_implementation)
     parameters = sum(p.numel() for p in model.parameters())
     lengths = [
@@ -339,8 +380,8 @@ def prepare_run(
     report_to, tracker_callbacks = _trackers(options, output_dir)
     trainer = SFTTrainer(
         model=model,
-        args=sft_config(options, output_dir / CHECKPOINTS, plan, on_gpu, report_to),
-        train_dataset=Dataset.from_list([{"messages": messages} for messages in conversations]),
+        args=sft_config(options, output_dir / CHECKPOINTS, plan, on_gpu, report_to, marked, end_of_turn),
+        train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=_lora_config(options),
         callbacks=[_progress_callback(description, console), *tracker_callbacks],
@@ -350,7 +391,7 @@ def prepare_run(
     # First in line, so that the trackers' callbacks see the added rate as well.
     trainer.callback_handler.callbacks.insert(0, throughput.callback())
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
-    return PreparedRun(trainer, tokenizer, original_template, plan, parameters, trainable, throughput)
+    return PreparedRun(trainer, tokenizer, template, marked, plan, parameters, trainable, throughput)
 
 
 def fine_tune(
@@ -375,7 +416,7 @@ def fine_tune(
     resumed_at = int(resume_from.name.split("-")[1]) if resume_from else 0
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     seconds = legs.seconds()
-    _save_student(trainer, prepared.tokenizer, prepared.chat_template, output_dir, options.finetuning == "lora")
+    _save_student(trainer, prepared.tokenizer, output_dir, options.finetuning == "lora")
     summary = {
         "steps": result.global_step,
         "train_loss": whole_run_loss(trainer.state.log_history, resumed_at, result.training_loss, result.global_step),
