@@ -24,7 +24,7 @@ from pathlib import Path
 
 from rdistill.backends.hf import HFBackend, encode_pair
 from rdistill.config import BenchmarkSpec, EvaluateOptions, ModelSpec
-from rdistill.evaluate.benchmarks import load_benchmark
+from rdistill.data.benchmarks import load_benchmark
 from rdistill.evaluate.loglikelihood import score_problems
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mmlu_stem_nonmath"

@@ -17,8 +17,8 @@ from helpers import QUIET
 from rdistill.backends.hf import encode_pair, load_model, loglikelihoods
 from rdistill.config import BenchmarkSpec, EvaluateOptions
 from rdistill.data import read_parquet
+from rdistill.data.benchmarks import load_benchmark
 from rdistill.evaluate import run
-from rdistill.evaluate.benchmarks import load_benchmark
 from rdistill.evaluate.loglikelihood import best, choice_row
 from test_train_templates import FAMILIES, TEMPLATES, family_student
 

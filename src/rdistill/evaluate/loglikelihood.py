@@ -18,8 +18,8 @@ from rich.progress import Progress
 
 from rdistill.console import PlainProgress, is_terminal
 from rdistill.data import JsonlAppender, read_jsonl
+from rdistill.data.benchmarks import LETTERS, Benchmark
 from rdistill.errors import RecipeError
-from rdistill.evaluate.benchmarks import LETTERS, Benchmark
 
 
 def best(values: list[float]) -> int:
