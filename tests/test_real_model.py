@@ -143,3 +143,55 @@ def test_base_stage_takes_a_gguf_student(smollm2_gguf, smollm2, tmp_path):
         assert record["source"] == "gguf" and record["gguf"] == str(smollm2_gguf)
         assert Path(record["model"]) == smollm2, "the stage reuses the cached conversion"
         assert record["fingerprint"] == base_stage.expected_fingerprint(options)
+
+
+REAL_PROMPTS = [
+    [{"role": "user", "content": QUESTION}],
+    [{"role": "user", "content": "Name the largest planet of the solar system and say one fact about it."}],
+]
+
+
+def test_hf_generation_of_the_real_model_writes_what_generate_writes(smollm2):
+    """The `hf` backend's loop on a real architecture (grouped-query attention, tied embeddings, ChatML)."""
+    import torch
+
+    from rdistill.backends.hf import generate_batch, load_model, prompt_texts
+    from rdistill.config import SamplingParams
+
+    tokenizer, model = load_model(smollm2)
+    params = SamplingParams(temperature=0.0, max_tokens=24)
+    ours = generate_batch(tokenizer, model, REAL_PROMPTS, params, seeds=[0, 1])
+    for prompt, result in zip(prompt_texts(tokenizer, REAL_PROMPTS), ours, strict=True):
+        encoded = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+        with torch.no_grad():
+            output = model.generate(**encoded, max_new_tokens=params.max_tokens, do_sample=False)
+        new = output[0, encoded["input_ids"].shape[1] :].tolist()
+        if tokenizer.eos_token_id in new:
+            new = new[: new.index(tokenizer.eos_token_id)]
+        assert result["text"] == tokenizer.decode(new, skip_special_tokens=False)
+        assert result["finish_reason"] == ("stop" if len(new) < params.max_tokens else "length")
+    assert all(r["completion_tokens"] <= params.max_tokens and r["text"].strip() for r in ours)
+
+
+def test_serve_and_the_openai_backend_give_the_hf_backends_answers(smollm2):
+    """`rdistill serve MODEL` answers over the OpenAI API what the `hf` backend writes in-process (greedy)."""
+    from helpers import served
+    from rdistill.backends import Request, make_backend
+    from rdistill.config import ModelSpec, SamplingParams
+
+    params = SamplingParams(temperature=0.0, max_tokens=24)
+    requests = [Request({"id": f"p{i}"}, 0, seed=i, messages=m) for i, m in enumerate(REAL_PROMPTS)]
+
+    def answers(spec: ModelSpec) -> dict[str, str]:
+        backend = make_backend(spec, "test")
+        texts: dict[str, str] = {}
+        try:
+            backend.generate(requests, params, lambda c: texts.__setitem__(c.request.problem["id"], c.text))
+        finally:
+            backend.close()
+        return texts
+
+    local = answers(ModelSpec(name="smollm2", backend="hf", model=str(smollm2)))
+    with served(str(smollm2), "--model-name", "smollm2", "--batch-size", "2") as url:
+        remote = answers(ModelSpec(name="smollm2", backend="openai", base_urls=[url], timeout_s=120.0))
+    assert remote == local and len(local) == 2

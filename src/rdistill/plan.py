@@ -103,7 +103,9 @@ def _teacher_plan(teacher: ModelSpec, train: list[dict[str, Any]], recipe: Recip
 
 
 def student_parameters(recipe: Recipe) -> int:
-    """Parameters of the base student: from the micro config, a local folder's config.json or a GGUF header."""
+    """Parameters of the base student: from the micro config, a local folder's config.json or a GGUF header
+    (input and output embeddings counted once when the config ties them)."""
+    tied = False
     if recipe.base.student == "micro":
         micro = recipe.base.micro
         layers, hidden, inner, vocab = micro.num_layers, micro.hidden_size, micro.intermediate_size, micro.vocab_size
@@ -115,7 +117,8 @@ def student_parameters(recipe: Recipe) -> int:
         config = gguf_sizes(path) if is_gguf(path) else json.loads((path / "config.json").read_text(encoding="utf-8"))
         layers, hidden = config["num_hidden_layers"], config["hidden_size"]
         inner, vocab = config["intermediate_size"], config["vocab_size"]
-    return int(layers * (4 * hidden * hidden + 3 * hidden * inner) + 2 * vocab * hidden)
+        tied = bool(config.get("tie_word_embeddings"))
+    return int(layers * (4 * hidden * hidden + 3 * hidden * inner) + (1 if tied else 2) * vocab * hidden)
 
 
 def _throughputs(parameters: int, prices: Prices) -> tuple[float, float]:
@@ -124,7 +127,8 @@ def _throughputs(parameters: int, prices: Prices) -> tuple[float, float]:
 
 
 def _benchmark_sizes(recipe: Recipe, pool: list[dict[str, Any]]) -> dict[str, tuple[int, int, int]]:
-    """(problems, k, max_tokens) per benchmark; a hub benchmark without `limit` counts as unknown (0)."""
+    """(problems, k, max_tokens) per benchmark; a hub benchmark without `limit` counts as unknown (0), a
+    log-likelihood one as one request per problem and no generated token."""
     from rdistill.data.benchmarks import sampling_of, source_path
 
     sizes = {}
@@ -139,7 +143,8 @@ def _benchmark_sizes(recipe: Recipe, pool: list[dict[str, Any]]) -> dict[str, tu
             count = 0
         count = min(count, spec.limit) if spec.limit else count
         k, sampling = sampling_of(spec, recipe.evaluate)
-        sizes[spec.name] = (count, k, sampling.max_tokens)
+        # log-likelihood scoring generates nothing: one scored pass per problem
+        sizes[spec.name] = (count, 1, 0) if spec.scoring == "loglikelihood" else (count, k, sampling.max_tokens)
     return sizes
 
 
