@@ -28,6 +28,7 @@ COMPONENTS = {
     "console",
     "errors",
     "cluster",
+    "signals",
 }
 ENTRY_POINTS = {"", "cli", "pipeline", "sweep", "serve", "check", "plan", "__main__"}
 

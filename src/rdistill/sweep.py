@@ -31,7 +31,7 @@ from rdistill.errors import RecipeError
 
 SWEEP_DIR = "sweep"
 SUMMARY = "sweep/summary.json"
-SHARED_FILES = ("problems.parquet", "base.json", "verified.parquet", "teachers.json")
+SHARED_FILES = ("problems.parquet", "base.json", "verified.parquet", "teachers.json", "teacher_signals.parquet")
 UPSTREAM_STAGES = ("problems", "base", "generate", "verify", "teachers")
 CELL_STAGES = ("curate", "train", "evaluate")
 VARIABLE_SECTIONS = ("curate", "train", "evaluate")
