@@ -519,6 +519,11 @@ class ProxyOptions(Options):
         "initialisation), and its gain is the mean over seeds.",
     )
     seed: int = Field(0, description="Seed of the choice of proxy-training and validation problems.")
+    always: bool = Field(
+        False,
+        description="Run the proxy fine-tunes for the evidence table whatever the rule (the teacher-choice study "
+        "does, to compare the proxy gain with the other signals); by default only `choose: proxy` runs them.",
+    )
 
 
 class LocalOptions(Options):
@@ -747,6 +752,11 @@ class CurateOptions(Options):
         None,
         description="Keep only this teacher's traces, among those teachers.json chose (a sweep over it distils "
         "on each teacher alone from the same run).",
+    )
+    same_problems: bool = Field(
+        False,
+        description="Keep only problems that every teacher of the run solved (a correct trace from each), so that "
+        "students distilled on different teachers (`teacher`) learn from the same problems.",
     )
     quotas: dict[str, float] = Field(
         {},

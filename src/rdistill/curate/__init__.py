@@ -151,6 +151,16 @@ def attach_signals(rows: list[dict[str, Any]], signals: list[dict[str, Any]], op
         )
 
 
+def unsolved_by_some_teacher(rows: list[dict[str, Any]]) -> set[str]:
+    """Problems that at least one of the run's teachers has no correct trace of."""
+    teachers = {row["teacher"] for row in rows}
+    solved_by: dict[str, set[str]] = defaultdict(set)
+    for row in rows:
+        if row["correct"]:
+            solved_by[row["problem_id"]].add(row["teacher"])
+    return {row["problem_id"] for row in rows if solved_by[row["problem_id"]] != teachers}
+
+
 def teachers_kept(chosen: set[str], options: CurateOptions) -> set[str]:
     """The teachers whose traces curation may keep: those teachers.json chose, or the one `curate.teacher` names."""
     if options.teacher is None:
@@ -172,9 +182,12 @@ def curate(
     chosen = teachers_kept(chosen, options)
     _annotate(rows, problems, options)
     checks = trace_checks(options, chosen)
+    unsolved = unsolved_by_some_teacher(rows) if options.same_problems else set()
     for row in rows:
         if row["teacher"] not in chosen:
             _drop(row, "teacher", "teacher not chosen")
+        elif row["problem_id"] in unsolved:
+            _drop(row, "teacher", "a teacher never solved the problem (same_problems)")
     hits = _decontaminate(rows, problems, options)
     for row in rows:
         if row["step"] is None and row["problem_id"] in hits:

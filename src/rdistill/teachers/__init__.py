@@ -108,9 +108,14 @@ def needs_signals(options: TeachersOptions) -> bool:
     return bool(options.signals.traces) or options.signals.all_traces
 
 
+def needs_proxy(options: TeachersOptions) -> bool:
+    """Whether the proxy fine-tunes run: for the proxy rule, or for the evidence (`proxy.always`)."""
+    return options.choose == "proxy" or options.proxy.always
+
+
 def needs_student(options: TeachersOptions) -> bool:
     """Whether the rule or the evidence asked for needs the base student (signals, proxy fine-tunes)."""
-    return needs_signals(options) or options.choose == "proxy"
+    return needs_signals(options) or needs_proxy(options)
 
 
 def student_signals(
@@ -189,7 +194,7 @@ def run(options: TeachersOptions, run_dir: Path, ctx: StageContext = DEFAULT_CON
             student = read_base(run_dir)
             if needs_signals(options):
                 trace_rows, cost = student_signals(scores, rows, student, options, ctx.console)
-            if options.choose == "proxy":
+            if needs_proxy(options):
                 problems = read_records(run_dir / "problems.parquet", PROBLEM_COLUMNS)
                 proxy = proxy_evidence(scores, rows, problems, student, options, run_dir, ctx.console)
         chosen, why = choose(scores, options)
