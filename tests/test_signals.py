@@ -126,3 +126,48 @@ def test_a_teacher_pools_its_traces_nll_by_tokens_and_rsr_as_a_ratio_of_means():
     assert teacher_signals(rows) == pytest.approx(
         {"student_nll": (10 + 60) / 40, "mean_rank": 3.0, "rsr": 3.0 / 1.5, "local_nll": 0.5}
     )
+
+
+def test_any_transformers_causal_lm_a_batch_gives_its_own_loss_per_trace(tmp_path):
+    """A tiny Qwen2 (another architecture than the micro student's Llama) with the micro tokenizer:
+    each trace's NLL, scored in one padded batch, is the model's own loss on its assistant turn."""
+    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+
+    from helpers import micro_student, trace_conversations
+    from rdistill.signals import load_student
+
+    tokenizer = AutoTokenizer.from_pretrained(micro_student(tmp_path / "micro"))
+    torch.manual_seed(0)
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+    )
+    Qwen2ForCausalLM(config).save_pretrained(tmp_path / "qwen")
+    tokenizer.save_pretrained(tmp_path / "qwen")
+    rollouts = []
+    for conversation in trace_conversations(3):
+        reasoning, response = conversation[1]["content"].removeprefix("<think>\n").split("\n</think>\n")
+        rollouts.append({"messages": conversation[:1], "reasoning": reasoning, "response": response})
+    model, tokenizer = load_student(tmp_path / "qwen")
+    rows, _ = score_traces(model, tokenizer, rollouts, SignalOptions(batch_size=3))
+    for rollout, row in zip(rollouts, rows, strict=True):
+        messages = [*rollout["messages"], {"role": "assistant", "content": conversation_content(rollout)}]
+        prompt = tokenizer.apply_chat_template(messages[:1], tokenize=False, add_generation_prompt=True)
+        ids = tokenizer(tokenizer.apply_chat_template(messages, tokenize=False), add_special_tokens=False)["input_ids"]
+        start = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+        labels = torch.tensor([[-100] * start + ids[start:]])
+        with torch.no_grad():
+            loss = model(input_ids=torch.tensor([ids]), labels=labels).loss.item()
+        assert row["tokens"] == len(ids) - start and row["student_nll"] == pytest.approx(loss, rel=1e-4)
+        assert row["steps"] > 1 and row["rsr"] == pytest.approx(row["mean_rank"] / row["student_nll"])
+
+
+def conversation_content(rollout: dict) -> str:
+    """The assistant turn as the SFT data writes it."""
+    from rdistill.data import assistant_content
+
+    return assistant_content(rollout["reasoning"], rollout["response"])

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from rdistill.config import SweepOptions
+from helpers import tiny_recipe_dict
+from rdistill.config import Recipe, SweepOptions
 from rdistill.signals.study import average_ranks, spearman, top1_hit, truth_by_seed, validate_signals
-from rdistill.sweep import cells, signal_seconds
+from rdistill.sweep import cells, run_sweep, signal_seconds
 
 
 def test_ranks_share_ties_and_spearman_is_the_correlation_of_ranks():
@@ -68,3 +71,24 @@ def test_what_each_signal_cost_is_read_from_teachers_json():
         "local_nll": 7.0,
         "proxy_gain": None,
     }
+
+
+def test_a_tiny_teacher_choice_study_distils_on_each_teacher_alone_and_scores_every_signal(tmp_path):
+    raw = tiny_recipe_dict(tmp_path / "run")
+    raw["teachers"] = {"choose": "all", "signals": {"traces": 8}}
+    raw["curate"] = {"budget": 20, "same_problems": True, "trajectories": {"per_problem": 1}}
+    raw["evaluate"]["sampling"]["max_tokens"] = 24
+    raw["sweep"] = {"seeds": [0], "grid": {"curate.teacher": ["stepwise", "compact"]}}
+    parent = run_sweep(Recipe.model_validate(raw))
+    for teacher in ("stepwise", "compact"):
+        sft = (parent / "sweep" / f"teacher={teacher}-seed0" / "sft.jsonl").read_text().splitlines()
+        assert len(sft) == 20 and {json.loads(line)["teacher"] for line in sft} == {teacher}
+    summary = json.loads((parent / "sweep" / "summary.json").read_text())
+    rows = {row["signal"]: row for row in summary["teacher_choice"]["in_domain"]}
+    assert {"accuracy", "student_nll", "rsr", "local_nll", "length_cv"} <= set(rows)
+    truth = {c["overrides"]["curate.teacher"]: c["in_domain"] for c in summary["cells"]}
+    for row in rows.values():
+        assert set(row["values"]) == {"stepwise", "compact"} and row["top1_hits"]["0"] == (
+            truth[row["top1"]] == max(truth.values())
+        )
+    assert rows["rsr"]["seconds"] > 0 and rows["accuracy"]["seconds"] == 0
