@@ -552,7 +552,12 @@ class SignalOptions(Options):
         description="Also score every verified rollout, so that curate can rank traces by them (curate.strategy rsr "
         "or local); the teachers' evidence still uses the common sample.",
     )
-    batch_size: int = Field(16, ge=1, description="Sequences per forward pass of the student.")
+    batch_size: int = Field(
+        16,
+        ge=1,
+        description="Sequences per forward pass of the student (its logits over the whole vocabulary are kept for "
+        "a batch: lower it for a real student's long traces).",
+    )
     rank_clip: int = Field(
         100, ge=1, description="Ranks above this count as this (the rank–surprisal paper's clipping at 100)."
     )

@@ -74,7 +74,7 @@ def token_scores(
             ids[row, : len(tokens)] = torch.tensor(tokens)
             mask[row, : len(tokens)] = 1
         with torch.inference_mode():
-            logits = model(input_ids=ids, attention_mask=mask).logits.float()
+            logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits.float().cpu()
         for row, index in enumerate(batch):
             tokens, start = sequences[index]
             # Position p - 1 predicts token p.
@@ -139,10 +139,12 @@ def trace_sequences(tokenizer, rollout: dict[str, Any], options: SignalOptions) 
 
 
 def load_student(model_dir):
-    """(model, tokenizer) of a local transformers causal LM, in eval mode."""
+    """(model, tokenizer) of a local transformers causal LM, in eval mode, on the GPU when there is one."""
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    return AutoModelForCausalLM.from_pretrained(model_dir).eval(), AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    return model.to("cuda") if torch.cuda.is_available() else model, AutoTokenizer.from_pretrained(model_dir)
 
 
 def score_traces(
