@@ -130,6 +130,7 @@ def test_a_teacher_pools_its_traces_nll_by_tokens_and_rsr_as_a_ratio_of_means():
     )
 
 
+@pytest.mark.slow
 def test_any_transformers_causal_lm_a_batch_gives_its_own_loss_per_trace(tmp_path):
     """A tiny Qwen2 (another architecture than the micro student's Llama) with the micro tokenizer:
     each trace's NLL, scored in one padded batch, is the model's own loss on its assistant turn."""

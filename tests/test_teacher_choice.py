@@ -73,6 +73,7 @@ def test_what_each_signal_cost_is_read_from_teachers_json():
     }
 
 
+@pytest.mark.slow
 def test_a_tiny_teacher_choice_study_distils_on_each_teacher_alone_and_scores_every_signal(tmp_path):
     raw = tiny_recipe_dict(tmp_path / "run")
     raw["teachers"] = {"choose": "all", "signals": {"traces": 8}}

@@ -172,6 +172,7 @@ def test_proxy_rule_fine_tunes_a_student_per_teacher_and_seed_and_records_the_ev
     assert not list((run_dir / "teachers_proxy").glob("*/config.json")), "proxy students are deleted once scored"
 
 
+@pytest.mark.slow
 def test_per_trace_signals_reach_the_curation_files_and_rank_the_traces(tiny_recipe):
     run_dir = tiny_recipe.resolved_run_dir()
     recipe = tiny_teachers_recipe(
@@ -207,6 +208,7 @@ def test_per_trace_signals_reach_the_curation_files_and_rank_the_traces(tiny_rec
     assert max(row["rsr"] for row in kept) <= sorted(best.values())[9] + 1e-12
 
 
+@pytest.mark.slow
 def test_curating_one_teacher_alone_keeps_only_its_traces(tiny_recipe):
     run_dir = tiny_recipe.resolved_run_dir()
     recipe = tiny_teachers_recipe(tiny_recipe, {"choose": "all", "signals": {"traces": 0}}, {"teacher": "compact"})
