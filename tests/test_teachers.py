@@ -101,12 +101,12 @@ def test_a_signal_rule_without_scored_traces_is_refused_when_the_recipe_is_read(
 def test_the_proxy_defaults_leave_the_valley_on_several_seeds_with_a_stated_interval():
     options = ProxyOptions()
     assert options.seeds == [0, 1, 2] and options.validation == 100
-    assert (options.sft.epochs, options.sft.batch_size) == (12.0, 32)
-    assert "12 epochs" in ProxyOptions.model_fields["sft"].description
-    # 400 traces x 12 epochs / 32 per batch, for each of 5 teachers and 3 seeds.
-    assert planned_steps(400, options) == 150
-    assert "5 teachers x 3 seeds x about 150 optimiser steps" in cost_line(5, 400, options)
-    assert "2,250 steps" in cost_line(5, 400, options)
+    assert (options.sft.epochs, options.sft.batch_size) == (12.0, 8)
+    assert "12 epochs of batches of 8" in ProxyOptions.model_fields["sft"].description
+    # 400 traces x 12 epochs / 8 per batch, for each of 5 teachers and 3 seeds.
+    assert planned_steps(400, options) == 600
+    assert "5 teachers x 3 seeds x about 600 optimiser steps" in cost_line(5, 400, options)
+    assert "9,000 steps" in cost_line(5, 400, options)
 
 
 def test_proxy_validation_problems_are_held_out_per_domain_and_the_same_for_every_teacher():

@@ -4,7 +4,7 @@ Each teacher's correct traces on the same problems fine-tune a copy of the base 
 per seed; every proxy student then answers the same validation problems, held out from the
 training pool (never the evaluation sets), and its accuracy gain over the base, averaged over
 seeds, is the teacher's score, with a bootstrap interval over the validation problems. The
-schedule must leave the valley (README, "Teacher choice"): a student still below its base says
+schedule must leave the valley (README, "Choosing teachers"): a student still below its base says
 which teacher hurts least, not which teaches most. Each (teacher, seed) result is saved as it
 finishes, so an interrupted stage resumes.
 """
