@@ -280,3 +280,29 @@ def test_token_bounds_count_in_the_students_tokenizer(tmp_path):
     }
     with pytest.raises(RecipeError, match="curate.filters.tokenizer"):
         curate(rows, problems, {"a"}, CurateOptions(filters={"tokenizer": str(tmp_path / "none"), "max_tokens": 5}))
+
+
+def test_one_teacher_alone_on_the_problems_every_teacher_solved():
+    options = CurateOptions(teacher="b", same_problems=True, budget=10_000, dedup={"enabled": False})
+    rows, kept, _ = decide(options)
+    solved = {t: {r["problem_id"] for r in rows if r["teacher"] == t and r["correct"]} for t in "abc"}
+    assert {row["teacher"] for row in kept} == {"b"}
+    assert {row["problem_id"] for row in kept} <= solved["a"] & solved["b"] & solved["c"]
+    assert any(row["why"] == "a teacher never solved the problem (same_problems)" for row in rows)
+    with pytest.raises(RecipeError, match="curate.teacher"):
+        decide(options, chosen=frozenset({"a"}))
+
+
+@pytest.mark.parametrize(("strategy", "column"), [("rsr", "rsr"), ("local", "local_nll")])
+def test_signal_strategies_take_the_problems_of_lowest_signal_and_each_problem_s_best_trace(strategy, column):
+    rows, problems = world()
+    for index, row in enumerate(rows):
+        row[column] = (index * 37) % 101 / 10
+    options = CurateOptions(strategy=strategy, budget=20, dedup={"enabled": False})
+    kept, _ = curate(rows, problems, {"a", "b", "c"}, options)
+    candidates = [row for row in rows if row["step"] == "select"]
+    best = {}
+    for row in candidates:
+        best[row["problem_id"]] = min(best.get(row["problem_id"], float("inf")), row[column])
+    assert sorted(row[column] for row in kept) == sorted(best.values())[:20]
+    assert len({row["problem_id"] for row in kept}) == 20, "one trace per problem first"

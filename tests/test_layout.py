@@ -29,6 +29,7 @@ COMPONENTS = {
     "errors",
     "cluster",
     "models",
+    "signals",
 }
 ENTRY_POINTS = {"", "cli", "pipeline", "sweep", "serve", "check", "plan", "__main__"}
 

@@ -335,3 +335,43 @@ def test_sampling_warnings_of_the_evaluation_are_in_the_report(run_dir: Path) ->
     write_json(SUMMARY | {"warnings": [warning]}, run_dir / "eval" / "summary.json")
     report.run(ReportOptions(), run_dir, QUIET)
     assert f"Warning: {warning}" in (run_dir / "report.md").read_text()
+
+
+def test_the_teachers_table_shows_every_signal_the_proxy_interval_and_what_the_signals_cost(run_dir: Path) -> None:
+    evidence = {
+        "student_nll": 0.61,
+        "rsr": 2.5,
+        "local_nll": 0.7,
+        "proxy_accuracy": 0.55,
+        "proxy_gain": 0.12,
+        "proxy_gain_low": 0.05,
+        "proxy_gain_high": 0.19,
+    }
+    teachers = {
+        **TEACHERS,
+        "rule": "rsr",
+        "teachers": {"stepwise": {**TEACHERS["teachers"]["stepwise"], **evidence}},
+        "student_signals": {
+            "traces": 128,
+            "sample_per_teacher": 64,
+            "seconds": {"student_nll": 1.5, "rsr": 1.5, "local_nll": 6.25},
+            "note": "one pass",
+        },
+        "proxy": {
+            "training_examples": 400,
+            "validation_problems": 200,
+            "seeds": [0, 1, 2],
+            "planned_steps": 150,
+            "base": {"overall": 0.43},
+        },
+    }
+    write_json(teachers, run_dir / "teachers.json")
+    report.run(ReportOptions(), run_dir, QUIET)
+    markdown = (run_dir / "report.md").read_text()
+    header = next(line for line in markdown.splitlines() if line.startswith("| teacher |"))
+    for title in ("student NLL/token", "rank–surprisal ratio", "local NLL/token", "proxy gain 95% low (pp)"):
+        assert title in header
+    row = _row(markdown, "stepwise")
+    assert ["0.61", "2.5", "0.7", "55.0%", "+12.0", "+5.0", "+19.0"] == row[-8:-1]
+    assert "local_nll 6.2 s, rsr 1.5 s, student_nll 1.5 s (one pass)" in markdown
+    assert "seeds 0, 1, 2, about 150 steps each" in markdown

@@ -62,8 +62,9 @@ STAGES: dict[str, Stage] = {
         ),
         Stage(
             "teachers",
-            "`teachers.json`",
-            "Score the teachers (accuracy, length, diversity, student perplexity, proxy gain) and choose.",
+            "`teachers.json`, `teacher_signals.parquet`",
+            "Score the teachers (accuracy, length, diversity, student NLL, rank–surprisal, local naturalness, proxy "
+            "gain) and choose.",
         ),
         Stage(
             "curate",

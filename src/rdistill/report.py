@@ -300,8 +300,12 @@ def _share_as_points(value: float | None) -> str:
 # Columns of the teachers table shown only when some teacher has the measure.
 TEACHER_EVIDENCE = (
     ("student NLL/token", "student_nll", _fmt),
+    ("rank–surprisal ratio", "rsr", _fmt),
+    ("local NLL/token", "local_nll", _fmt),
     ("proxy accuracy", "proxy_accuracy", _pct),
     ("proxy gain (pp)", "proxy_gain", _share_as_points),
+    ("proxy gain 95% low (pp)", "proxy_gain_low", _share_as_points),
+    ("proxy gain 95% high (pp)", "proxy_gain_high", _share_as_points),
     ("length CV", "length_cv", _fmt),
     ("diversity", "diversity", _fmt),
 )
@@ -338,11 +342,19 @@ def _teachers_section(teachers: dict[str, Any]) -> Section:
     ]
     notes = [f"Rule: {teachers.get('rule', MISSING)}. {teachers.get('why', '')}".strip()]
     proxy = teachers.get("proxy")
+    cost = teachers.get("student_signals")
+    if cost:
+        seconds = ", ".join(f"{name} {value:.1f} s" for name, value in cost["seconds"].items())
+        notes.append(
+            f"Student signals on {cost['traces']:,} traces ({cost['sample_per_teacher']} per teacher on the same "
+            f"problems for the table; lower is better for all three): {seconds} ({cost['note']})."
+        )
     if proxy:
         notes.append(
-            f"Proxy students: {proxy['training_examples']} traces per teacher on the same problems, answering "
-            f"{proxy['validation_problems']} held-out training-pool problems; the base scored "
-            f"{_pct(proxy['base']['overall'])}."
+            f"Proxy students: {proxy['training_examples']} traces per teacher on the same problems, seeds "
+            f"{', '.join(map(str, proxy.get('seeds', [])))}, about {proxy.get('planned_steps', MISSING)} steps each, "
+            f"answering {proxy['validation_problems']} held-out training-pool problems; the base scored "
+            f"{_pct(proxy['base']['overall'])}; gains are means over seeds with 95% bootstrap intervals over problems."
         )
     return Section("Teachers", headers, rows, notes)
 

@@ -28,13 +28,16 @@ from rdistill.config import Recipe, SweepOptions
 from rdistill.data import GROUPS, write_json
 from rdistill.data.manifest import StageContext
 from rdistill.errors import RecipeError
+from rdistill.signals.study import truth_by_seed, validate_signals
 
 SWEEP_DIR = "sweep"
 SUMMARY = "sweep/summary.json"
-SHARED_FILES = ("problems.parquet", "base.json", "verified.parquet", "teachers.json")
+SHARED_FILES = ("problems.parquet", "base.json", "verified.parquet", "teachers.json", "teacher_signals.parquet")
 UPSTREAM_STAGES = ("problems", "base", "generate", "verify", "teachers")
 CELL_STAGES = ("curate", "train", "evaluate")
 VARIABLE_SECTIONS = ("curate", "train", "evaluate")
+# A grid over this key distils on each teacher alone: the teacher-choice study's ground truth.
+TEACHER_KEY = "curate.teacher"
 
 
 @dataclass(frozen=True)
@@ -190,6 +193,50 @@ def summary_table(summary: dict[str, Any]) -> Table:
     return table
 
 
+def signal_seconds(teachers: dict[str, Any]) -> dict[str, float | None]:
+    """What each signal of teachers.json cost: the student passes, the proxy fine-tunes, nothing for the rest."""
+    passes = (teachers.get("student_signals") or {}).get("seconds", {})
+    proxy = teachers.get("proxy") or {}
+    return {
+        "accuracy": 0.0,
+        "length_cv": 0.0,
+        "diversity": 0.0,
+        **passes,
+        "proxy_gain": proxy.get("seconds"),
+    }
+
+
+def teacher_choice(parent: Path, results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The teacher-choice study: each signal of the parent's teachers.json against the cells that distilled on
+    one teacher alone (`curate.teacher`), in-domain (the ground truth) and out-of-domain (retention)."""
+    teachers = json.loads((parent / "teachers.json").read_text())
+    better = {name: entry["better"] for name, entry in teachers.get("signals", {}).items()}
+    seconds = signal_seconds(teachers)
+    return {
+        measure: validate_signals(teachers["teachers"], better, truth, seconds)
+        if (truth := truth_by_seed(results, TEACHER_KEY, measure))
+        else []
+        for measure in GROUPS
+    }
+
+
+def teacher_choice_table(rows: list[dict[str, Any]]) -> Table:
+    """Per signal: Spearman with in-domain accuracy after distillation (mean and range over seeds), top-1, cost."""
+    table = Table(title="Teacher choice: each signal against distillation on each teacher alone (in-domain)")
+    for header in ("signal", "Spearman mean [min, max]", "top-1 hits", "its top teacher", "seconds"):
+        table.add_column(header, justify="left" if header == "signal" else "right")
+    for row in rows:
+        rho = row["spearman"]
+        table.add_row(
+            row["signal"],
+            f"{rho['mean']:+.2f} [{rho['min']:+.2f}, {rho['max']:+.2f}]" if rho else "–",
+            f"{sum(row['top1_hits'].values())}/{len(row['top1_hits'])}",
+            row["top1"],
+            "–" if row["seconds"] is None else f"{row['seconds']:.1f}",
+        )
+    return table
+
+
 def run_sweep(recipe: Recipe, run_dir: Path | None = None, force: bool = False, console=None) -> Path:
     """Run the parent's upstream stages once, then every cell, then write the summary and the report."""
     from rdistill.pipeline import run_one, save_resolved_recipe
@@ -220,6 +267,11 @@ def run_sweep(recipe: Recipe, run_dir: Path | None = None, force: bool = False, 
         if sub_recipe.evaluate.base:
             base_answered_in.setdefault(base_key, cell_dir)
         results.append(cell_result(cell, cell_dir))
-    write_json(summarise(results), parent / SUMMARY)
+    summary = summarise(results)
+    if any(TEACHER_KEY in result["overrides"] for result in results):
+        summary["teacher_choice"] = teacher_choice(parent, results)
+        if console is not None:
+            console.print(teacher_choice_table(summary["teacher_choice"]["in_domain"]))
+    write_json(summary, parent / SUMMARY)
     run_one("report", recipe, parent, ctx)
     return parent

@@ -23,11 +23,12 @@ from rdistill.config import CurateOptions
 from rdistill.curate.decontaminate import BenchmarkIndex, BenchmarkItem, Hit, eval_items, read_benchmark_file
 from rdistill.curate.difficulty import problem_levels
 from rdistill.curate.filters import first_failure, repetition, student_token_counts, trace_checks
-from rdistill.curate.select import Candidate, select_budget, topic_of
+from rdistill.curate.select import SIGNAL_STRATEGIES, Candidate, select_budget, topic_of
 from rdistill.curate.trajectories import arrange
 from rdistill.data import (
     PROBLEM_COLUMNS,
     VERIFIED_COLUMNS,
+    read_parquet,
     read_records,
     sft_messages,
     write_json,
@@ -54,7 +55,13 @@ SELECTION_EXTRA = (
     "student_tokens",
     "matched",
     "duplicate_of",
+    "student_nll",
+    "rsr",
+    "local_nll",
 )
+SIGNALS_INPUT = "teacher_signals.parquet"
+# The per-trace student signals the teachers stage measured (rdistill.signals), carried into selection.parquet.
+TRACE_SIGNAL_COLUMNS = ("student_nll", "rsr", "local_nll")
 LENGTH_BINS = 10
 
 __all__ = ["curate", "run"]
@@ -130,6 +137,45 @@ def _candidates(
     return candidates
 
 
+def attach_signals(rows: list[dict[str, Any]], signals: list[dict[str, Any]], options: CurateOptions) -> None:
+    """Give every rollout its student signals from teacher_signals.parquet (None where it was not scored).
+
+    A strategy that ranks by a signal needs it on the traces it ranks: without any, it is a
+    recipe error that says how to get them, not a silent random order.
+    """
+    by_key = {(s["teacher"], s["problem_id"], s["sample_index"]): s for s in signals}
+    for row in rows:
+        found = by_key.get((row["teacher"], row["problem_id"], row["sample_index"]), {})
+        row.update({column: found.get(column) for column in TRACE_SIGNAL_COLUMNS})
+    column = SIGNAL_STRATEGIES.get(options.strategy)
+    if column is not None and not any(row[column] is not None for row in rows):
+        raise RecipeError(
+            f"curate.strategy: {options.strategy} ranks traces by {column}, but {SIGNALS_INPUT} has none; set "
+            "teachers.signals.all_traces: true and rerun the teachers stage"
+        )
+
+
+def unsolved_by_some_teacher(rows: list[dict[str, Any]]) -> set[str]:
+    """Problems that at least one of the run's teachers has no correct trace of."""
+    teachers = {row["teacher"] for row in rows}
+    solved_by: dict[str, set[str]] = defaultdict(set)
+    for row in rows:
+        if row["correct"]:
+            solved_by[row["problem_id"]].add(row["teacher"])
+    return {row["problem_id"] for row in rows if solved_by[row["problem_id"]] != teachers}
+
+
+def teachers_kept(chosen: set[str], options: CurateOptions) -> set[str]:
+    """The teachers whose traces curation may keep: those teachers.json chose, or the one `curate.teacher` names."""
+    if options.teacher is None:
+        return chosen
+    if options.teacher not in chosen:
+        raise RecipeError(
+            f"curate.teacher: {options.teacher!r} is not among the chosen teachers ({', '.join(sorted(chosen))})"
+        )
+    return {options.teacher}
+
+
 def curate(
     rows: list[dict[str, Any]], problems: dict[str, dict[str, Any]], chosen: set[str], options: CurateOptions
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -137,11 +183,15 @@ def curate(
 
     Returns the kept rollouts in order and the details of the steps.
     """
+    chosen = teachers_kept(chosen, options)
     _annotate(rows, problems, options)
     checks = trace_checks(options, chosen)
+    unsolved = unsolved_by_some_teacher(rows) if options.same_problems else set()
     for row in rows:
         if row["teacher"] not in chosen:
             _drop(row, "teacher", "teacher not chosen")
+        elif row["problem_id"] in unsolved:
+            _drop(row, "teacher", "a teacher never solved the problem (same_problems)")
     hits = _decontaminate(rows, problems, options)
     for row in rows:
         if row["step"] is None and row["problem_id"] in hits:
@@ -247,6 +297,8 @@ def run(options: CurateOptions, run_dir: Path, ctx: StageContext = DEFAULT_CONTE
                 f"is not in problems.parquet"
             )
         chosen = set(json.loads((run_dir / "teachers.json").read_text())["chosen"])
+        signals_file = run_dir / SIGNALS_INPUT
+        attach_signals(rows, read_parquet(signals_file) if signals_file.exists() else [], options)
         kept, details = curate(rows, problems, chosen, options)
         write_jsonl([sft_example(row) for row in kept], run_dir / SFT_OUTPUT)
         write_parquet(
@@ -269,7 +321,13 @@ def run(options: CurateOptions, run_dir: Path, ctx: StageContext = DEFAULT_CONTE
         run_dir,
         "curate",
         options,
-        inputs=["verified.parquet", "teachers.json", "problems.parquet", *extra_inputs],
+        inputs=[
+            "verified.parquet",
+            "teachers.json",
+            "problems.parquet",
+            *([SIGNALS_INPUT] if (run_dir / SIGNALS_INPUT).exists() else []),
+            *extra_inputs,
+        ],
         outputs=[SFT_OUTPUT, SELECTION_OUTPUT, CURATION_OUTPUT],
         work=work,
         ctx=ctx,

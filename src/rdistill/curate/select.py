@@ -11,6 +11,7 @@ own order; a domain that runs out leaves its shortfall to the others, largest qu
 from __future__ import annotations
 
 import json
+import math
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,8 @@ import numpy as np
 from rdistill.config import CurateOptions, DiversityOptions
 
 TOPIC_KEYS = ("subject", "topic", "type", "platform")
+# Strategies that rank by a per-trace student signal (teacher_signals.parquet), and its column.
+SIGNAL_STRATEGIES = {"rsr": "rsr", "local": "local_nll"}
 
 
 @dataclass
@@ -82,6 +85,23 @@ def s1_order(candidates: list[Candidate], rng: random.Random) -> list[Candidate]
         for topic in topics
     }
     return _interleave([ranked[topic] for topic in topics])
+
+
+def _signal(trace: dict[str, Any], key: str) -> float:
+    """A trace's student signal, lower is better; a trace the teachers stage did not score comes last."""
+    value = trace.get(key)
+    return math.inf if value is None else value
+
+
+def signal_order(candidates: list[Candidate], key: str, rng: random.Random) -> list[Candidate]:
+    """Problems by their best trace's signal (rank–surprisal or local NLL, lowest first), each one's traces best first.
+
+    The traces of a problem are reordered too, so that a budget filled one trace per problem
+    takes the best of each (the papers' response selection).
+    """
+    for candidate in candidates:
+        candidate.traces.sort(key=lambda trace: _signal(trace, key))
+    return sorted(_shuffled(candidates, rng), key=lambda c: _signal(c.traces[0], key) if c.traces else math.inf)
 
 
 def embed(texts: list[str], options: DiversityOptions) -> np.ndarray:
@@ -155,6 +175,8 @@ def order_problems(
         return stratified(candidates, rng)
     if options.strategy == "diversity":
         return k_center(candidates, count, options.diversity, rng)
+    if options.strategy in SIGNAL_STRATEGIES:
+        return signal_order(candidates, SIGNAL_STRATEGIES[options.strategy], rng)
     return s1_order(candidates, rng)
 
 

@@ -1,8 +1,9 @@
-"""What can be measured about a teacher without training on it: accuracy, length, diversity, student perplexity.
+"""What can be measured about a teacher from its rollouts alone: accuracy, length and its spread, diversity.
 
-The DED paper and "Not All Correct Answers Are Equal" name these as the signals that, unlike a
-teacher's own benchmark score, bear on how well a student learns from its traces: traces the
-student finds likely (low perplexity), lengths that vary, samples that differ from each other.
+The DED paper and "Not All Correct Answers Are Equal" name these as signals that, unlike a
+teacher's own benchmark score, bear on how well a student learns from its traces: lengths that
+vary, samples that differ from each other. The student-side signals (NLL, rank–surprisal, local
+naturalness) need a forward pass of the student and live in `rdistill.signals`.
 """
 
 from __future__ import annotations
@@ -11,10 +12,7 @@ import itertools
 import random
 import statistics
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
-
-from rdistill.data import sft_messages
 
 
 def _word_bigrams(text: str) -> set[tuple[str, str]]:
@@ -63,39 +61,3 @@ def common_problem_sample(
     shared = sorted(set.intersection(*(set(samples) for samples in first_samples.values())))
     chosen = random.Random(seed).sample(shared, min(count, len(shared)))
     return {teacher: [samples[problem_id] for problem_id in chosen] for teacher, samples in first_samples.items()}
-
-
-def student_nll(model_dir: Path, samples: dict[str, list[dict[str, Any]]]) -> dict[str, float | None]:
-    """Per teacher, the student's mean negative log-likelihood per token of the assistant turns of its sample.
-
-    Only the tokens after the prompt count: how surprising the teacher's reasoning and answer
-    are to the student, which is what fine-tuning has to change. The model is loaded once.
-    """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
-    return {
-        teacher: _mean_nll(tokenizer, model, rollouts) if rollouts else None for teacher, rollouts in samples.items()
-    }
-
-
-def _mean_nll(tokenizer, model, rollouts: list[dict[str, Any]]) -> float:
-    import torch
-
-    total_nll, total_tokens = 0.0, 0
-    for rollout in rollouts:
-        messages = sft_messages(rollout)
-        prompt = tokenizer.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=True)
-        full = tokenizer.apply_chat_template(messages, tokenize=False)
-        prompt_length = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
-        ids = torch.tensor([tokenizer(full, add_special_tokens=False)["input_ids"]])
-        labels = ids.clone()
-        labels[0, :prompt_length] = -100
-        with torch.no_grad():
-            loss = model(input_ids=ids, labels=labels).loss
-        # The loss is the mean over the answer tokens, each predicted from the tokens before it.
-        answer_tokens = ids.shape[1] - prompt_length
-        total_nll += loss.item() * answer_tokens
-        total_tokens += answer_tokens
-    return total_nll / total_tokens
