@@ -14,7 +14,7 @@ the fastest of each counts (other work on a shared machine only ever adds time).
 - SmolLM2-135M-Instruct (when `--real` names its folder, as `make real-model` writes it), on
   MATH-500 problems from `--math500`: long, prose answers, many cut by the token limit.
 
-Usage: python benchmarks/generate_hf.py [--rounds 2] [--real models/SmolLM2-135M-Instruct]
+Usage: python benchmarks/generate_hf.py [--rounds 2] [--real models/SmolLM2-135M-Instruct] [--micro-model DIR]
 """
 
 from __future__ import annotations
@@ -108,15 +108,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--micro-prompts", type=int, default=96)
+    parser.add_argument("--micro-model", type=Path, help="a trained micro student folder (default: the demo's base)")
     parser.add_argument("--real", type=Path, default=REPO / "models" / "SmolLM2-135M-Instruct")
     parser.add_argument("--real-prompts", type=int, default=16)
     parser.add_argument("--real-max-tokens", type=int, default=128)
     parser.add_argument("--math500", type=Path, default=REPO.parent / "shared" / "data" / "math500" / "test.jsonl")
     args = parser.parse_args()
-    recipe = load_recipe(REPO / "recipes" / "micro.yaml")
+    micro_model = args.micro_model or ensure_micro_base(load_recipe(REPO / "recipes" / "micro.yaml").base.micro)
     micro = race(
         "micro student",
-        ensure_micro_base(recipe.base.micro),
+        micro_model,
         micro_conversations(args.micro_prompts),
         SamplingParams(temperature=0.0, max_tokens=256),
         batch_size=16,

@@ -74,3 +74,27 @@ def test_missing_input_names_the_file(run_dir):
     (run_dir / "in.txt").unlink()
     with pytest.raises(StageInputError, match="in.txt"):
         write_stage(run_dir, {"a": 1}, [])
+
+
+def test_sigterm_marks_the_stage_failed_and_keeps_its_partial_work(run_dir):
+    import os
+    import signal
+
+    from rdistill.errors import Terminated, raise_on_sigterm
+
+    previous = signal.getsignal(signal.SIGTERM)
+    raise_on_sigterm()
+
+    def work():
+        (run_dir / "part.txt").write_text("half")
+        os.kill(os.getpid(), signal.SIGTERM)
+        return {}
+
+    try:
+        with pytest.raises(Terminated):
+            run_stage(run_dir, "demo", {"a": 1}, ["in.txt"], ["out.txt"], work, QUIET, partials=["part.txt"])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    entry = read_manifest(run_dir)["stages"]["demo"]
+    assert entry["status"] == "failed" and entry["error"] == "terminated (SIGTERM)"
+    assert (run_dir / "part.txt").read_text() == "half", "the resumable work stays"

@@ -25,7 +25,7 @@ from rdistill.check import check_recipe
 from rdistill.config import ModelFetchOptions, ModelImportOptions, Recipe, ServeOptions, load_recipe
 from rdistill.console import make_console, quiet_libraries
 from rdistill.data.manifest import StageContext
-from rdistill.errors import RdistillError, RecipeError
+from rdistill.errors import RdistillError, RecipeError, raise_on_sigterm
 from rdistill.pipeline import RECIPE_FILE, STAGES, run_one, run_recipe, save_resolved_recipe
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Data-efficient reasoning distillation.")
@@ -45,6 +45,7 @@ def _options(
     ] = False,
 ) -> None:
     """Data-efficient reasoning distillation."""
+    raise_on_sigterm()
 
 
 RecipeOption = Annotated[

@@ -24,3 +24,25 @@ class BackendError(RdistillError):
 
     The message names the endpoint, the model and the recipe key.
     """
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's time limit, `kill`, a container stop), raised where Ctrl-C would be.
+
+    A `KeyboardInterrupt`, so that a stage stopped this way is recorded `failed` and keeps its
+    resumable work exactly as one stopped with Ctrl-C, rather than dying with its stage `running`.
+    """
+
+
+def raise_on_sigterm() -> None:
+    """From now on, SIGTERM in this process raises `Terminated` in the main thread (where handlers can be set)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def terminated(signum: int, frame: object) -> None:
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, terminated)

@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from rdistill.data.io import file_hash, write_json
-from rdistill.errors import StageInputError
+from rdistill.errors import StageInputError, Terminated
 
 MANIFEST = "manifest.json"
 # Finished outputs set aside while their stage reruns (run_dir/.previous/STAGE/).
@@ -245,7 +245,10 @@ def _record_failure(
     With outputs restored, the entry keeps the finished run's fingerprint, outputs and counts
     (`restored`: they are the outputs on disk), so that downstream stages stay consistent with them.
     """
-    message = "interrupted (Ctrl-C)" if isinstance(error, KeyboardInterrupt) else f"{type(error).__name__}: {error}"
+    if isinstance(error, KeyboardInterrupt):
+        message = "terminated (SIGTERM)" if isinstance(error, Terminated) else "interrupted (Ctrl-C)"
+    else:
+        message = f"{type(error).__name__}: {error}"
     failure = {"status": "failed", "error": message[:2000], "failed_at": _now()}
     if _aside(run_dir, stage).exists():
         _record(run_dir, stage, {**_restore(run_dir, stage, owned), **failure, "restored": True})
