@@ -20,18 +20,8 @@ from rdistill.errors import RecipeError
 from rdistill.evaluate import run
 from test_evaluate_benchmarks import LCB_ROWS
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 REAL = [("math500", "math500"), ("aime24", "aime"), ("aime25", "aime"), ("humaneval", "humaneval"), ("mbpp", "mbpp")]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """On a shared CPU a model this small runs 10x faster on one thread than on two that wait for each other."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from rdistill.config import EvaluateOptions, SFTOptions
 from rdistill.errors import RecipeError
 from rdistill.models import KNOWN_MODELS, cached_conversion, fetch_gguf
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 CACHE = Path(os.environ.get("RDISTILL_REAL_MODEL_CACHE", REPO / ".cache" / "rdistill"))
 MMLU = DATA / "mmlu_stem_nonmath"
 FIXTURE_TEMPLATE = Path(__file__).parent / "fixtures" / "chat_templates" / "smollm2.jinja"
@@ -60,17 +60,6 @@ def smollm2(smollm2_gguf) -> Path:
     """SmolLM2-135M-Instruct as a transformers folder (float32): the GGUF spec's conversion, made once in the cache."""
     with rdistill_cache(CACHE):
         return cached_conversion(smollm2_gguf, announce=lambda _: None)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """On a shared 2-core machine one thread wastes less time waiting than two."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def test_gguf_spec_is_converted_once_keeping_the_chat_template(smollm2_gguf, smollm2):
