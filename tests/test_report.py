@@ -497,7 +497,9 @@ def test_sampled_answers_are_two_right_and_two_wrong_of_each_student_in_a_seeded
         ("distilled", "wrong"),
     ]
     assert "base has 0 right answers on code." in markdown
-    assert "2 right and 2 wrong answers of each student, drawn with seed 0" in markdown
+    assert (
+        "2 right and 2 wrong answers of each student (unverifiable ones count as wrong), drawn with seed 0" in markdown
+    )
     assert "<pre>wrong (wrong_answer)</pre>" in markdown
     assert "<pre>What is m" in markdown.split("## Sampled answers: math")[1]
     # The same seed draws the same answers; the draw is per option.

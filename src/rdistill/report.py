@@ -651,13 +651,15 @@ def _answers_section(
     benchmark: str, rows: list[dict[str, Any]], prompts: dict[str, str], options: ReportOptions
 ) -> Section:
     """`options.answers` right and as many wrong answers of each student on one benchmark, in a seeded draw."""
-    rows = sorted(rows, key=lambda row: (row["student"], row["problem_id"], row.get("sample_index", 0)))
+    students = _students(rows)
+    # Sorted so that the draw does not depend on the order in which answers arrived.
+    rows = sorted(rows, key=lambda row: (row["problem_id"], row.get("sample_index", 0)))
     section = Section(f"Sampled answers: {benchmark}")
     section.notes.append(
-        f"{options.answers} right and {options.answers} wrong answers of each student, drawn with seed "
-        f"{options.seed}; texts longer than {options.max_chars:,} characters are cut."
+        f"{options.answers} right and {options.answers} wrong answers of each student (unverifiable ones count "
+        f"as wrong), drawn with seed {options.seed}; texts longer than {options.max_chars:,} characters are cut."
     )
-    for student in dict.fromkeys(row["student"] for row in rows):
+    for student in students:
         for right in (True, False):
             pool = [row for row in rows if row["student"] == student and bool(row.get("correct")) is right]
             drawn = _draw(pool, options.answers, f"{benchmark}:{student}:{right}", options.seed)
