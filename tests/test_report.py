@@ -614,3 +614,13 @@ def test_answers_without_problems_parquet_still_render(run_dir: Path) -> None:
 
     assert "<pre>(not in problems.parquet)</pre>" in markdown
     assert "## Sampled training traces" not in markdown
+
+
+def test_sampled_answers_follow_the_students_order_in_the_file(run_dir: Path) -> None:
+    write_parquet(
+        _eval_rows("math", {"distilled": MATH["distilled"], "base": MATH["base"]}), run_dir / "eval/math.parquet"
+    )
+    sections = {section.title: section for section in report.build_sections(run_dir, ReportOptions(answers=1))}
+
+    headings = [sample.heading.split(" · ")[:2] for sample in sections["Sampled answers: math"].samples]
+    assert headings == [["distilled", "right"], ["distilled", "wrong"], ["base", "right"], ["base", "wrong"]]

@@ -364,7 +364,9 @@ def _teachers_plot(panels: list[tuple[str, dict[str, tuple[float, float, float]]
     for axes, (title, bars) in zip(axes_list, panels, strict=True):
         values = [value for value, _, _ in bars.values()]
         errors = [[v - low for v, low, _ in bars.values()], [high - v for v, _, high in bars.values()]]
-        axes.bar(range(len(bars)), values, 0.6, yerr=errors, capsize=3, color="#4c78a8")
+        # Error bars only on panels with intervals: a zero-length bar cap would read as a measured spread of 0.
+        interval = errors if any(any(side) for side in errors) else None
+        axes.bar(range(len(bars)), values, 0.6, yerr=interval, capsize=3, color="#4c78a8")
         axes.set_xticks(range(len(bars)), list(bars), rotation=20)
         axes.set_title(title, fontsize=9)
         axes.axhline(0, color="#888", linewidth=0.5)
