@@ -16,6 +16,7 @@ import random
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -459,6 +460,16 @@ def _training_section(log: dict[str, Any]) -> Section:
     return Section("Training", ["measure", "value"], rows, plots=plots)
 
 
+def _started(entry: dict[str, Any]) -> str:
+    """When a stage started: a finished entry keeps only `finished_at` and `seconds`, so it is their difference."""
+    if "started_at" in entry:
+        return entry["started_at"]
+    if "finished_at" not in entry or entry.get("seconds") is None:
+        return MISSING
+    finished = datetime.fromisoformat(entry["finished_at"])
+    return (finished - timedelta(seconds=entry["seconds"])).isoformat(timespec="seconds")
+
+
 def _ordered_stages(manifest: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """Stages in pipeline order (a rerun of an early stage does not move it down), others after them as they started.
 
@@ -467,8 +478,7 @@ def _ordered_stages(manifest: dict[str, Any]) -> list[tuple[str, dict[str, Any]]
     order = list(STAGES)
     stages = [(name, entry) for name, entry in manifest["stages"].items() if name != "report"]
     return sorted(
-        stages,
-        key=lambda item: (order.index(item[0]) if item[0] in order else len(order), item[1].get("started_at", "")),
+        stages, key=lambda item: (order.index(item[0]) if item[0] in order else len(order), _started(item[1]))
     )
 
 
@@ -478,7 +488,7 @@ def _timings_section(stages: list[tuple[str, dict[str, Any]]], run_dir: Path) ->
         [
             name,
             states[name],
-            entry.get("started_at", MISSING),
+            _started(entry),
             entry.get("failed_at" if states[name] == "failed" else "finished_at", MISSING),
             _fmt(entry.get("seconds")),
             ", ".join(f"{key} {_fmt(value)}" for key, value in entry.get("counts", {}).items()) or MISSING,
@@ -493,7 +503,10 @@ def _timings_section(stages: list[tuple[str, dict[str, Any]]], run_dir: Path) ->
             notes.append(f"Stage {name} failed at {entry.get('failed_at', MISSING)}: {entry.get('error')}.{kept}")
         elif states[name] == "stale":
             notes.append(f"Stage {name} is stale: an input changed since it ran, so its results describe old inputs.")
-    notes.append("Stages in pipeline order; finished is when a failed stage failed.")
+    notes.append(
+        "Stages in pipeline order. Started: a finished stage's finish less its seconds (the manifest keeps no start "
+        "once a stage is done); finished is when a failed stage failed."
+    )
     return Section("Stages", ["stage", "status", "started", "finished (or failed)", "seconds", "counts"], rows, notes)
 
 
