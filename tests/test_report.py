@@ -11,10 +11,11 @@ from rich.table import Table
 
 from helpers import QUIET
 from rdistill import report
-from rdistill.config import ReportOptions
+from rdistill.config import Recipe, ReportOptions
 from rdistill.data import write_json, write_jsonl, write_parquet
 from rdistill.data.manifest import StageContext
 from rdistill.errors import StageInputError
+from rdistill.pipeline import STAGES
 
 
 def _scores(accuracy, ci, completion, think, tokens, delta=None, delta_ci=None):
@@ -604,6 +605,8 @@ def test_stages_are_in_pipeline_order_with_failed_and_stale_states(run_dir: Path
     ]
     assert _row(markdown, "evaluate")[2:5] == ["2025-01-01T00:03:00+00:00", "2025-01-01T00:04:00+00:00", "–"]
     assert "Stage curate is stale" in markdown
+    # The report orders stages by the recipe's sections: they must stay in the pipeline's order.
+    assert [name for name in Recipe.model_fields if name in STAGES] == list(STAGES)
     assert "Stage evaluate failed at 2025-01-01T00:04:00+00:00: out of memory &lt;script&gt;alert(6)" in markdown
     assert "<script" not in (run_dir / "report.html").read_text()
 

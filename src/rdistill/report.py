@@ -24,11 +24,10 @@ from rich.table import Table
 from rich.text import Text
 
 from rdistill.backends.interface import split_think
-from rdistill.config import ReportOptions
+from rdistill.config import Recipe, ReportOptions
 from rdistill.data import GROUP_LABELS, GROUPS, atomic_path, read_jsonl, read_parquet, require_columns
 from rdistill.data.manifest import DEFAULT_CONTEXT, StageContext, read_manifest, run_stage, stage_state
 from rdistill.errors import DataError
-from rdistill.pipeline import STAGES
 
 SUMMARY = "eval/summary.json"
 OUTPUTS = ["report.md", "report.html"]
@@ -475,7 +474,8 @@ def _ordered_stages(manifest: dict[str, Any]) -> list[tuple[str, dict[str, Any]]
 
     The report's own entry says "running" while this runs, so it is left out.
     """
-    order = list(STAGES)
+    # A stage may not import the pipeline; the recipe's sections stand in the same order as its stages.
+    order = list(Recipe.model_fields)
     stages = [(name, entry) for name, entry in manifest["stages"].items() if name != "report"]
     return sorted(
         stages, key=lambda item: (order.index(item[0]) if item[0] in order else len(order), _started(item[1]))
