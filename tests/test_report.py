@@ -552,7 +552,8 @@ def test_answer_lengths_per_student_and_group(run_dir: Path) -> None:
     assert "| in-domain | base | 10 | 10 | 12.0 | 20 |" in markdown
     assert "| in-domain | distilled | 10 | 40 | 44.0 | 60 |" in markdown
     assert "| out-of-domain | distilled | 1 | 7 | 7.0 | 7 |" in markdown
-    lengths = report.completion_lengths(SUMMARY, {"text": _eval_rows("text", OTHERS["text"])})
+    scored = [row | {"loglikelihoods": [-1.0, -2.0], "tokens": 0} for row in _eval_rows("text", OTHERS["text"])]
+    lengths = report.completion_lengths(SUMMARY, {"text": _eval_rows("text", OTHERS["text"]) + scored})
     assert lengths == {"out-of-domain": {"base": [5], "distilled": [7]}}
 
 

@@ -730,12 +730,17 @@ def _students(rows: list[dict[str, Any]]) -> list[str]:
     return list(dict.fromkeys(row["student"] for row in rows))
 
 
-def completion_lengths(summary: dict[str, Any], answers: dict[str, list[dict[str, Any]]]) -> dict[str, dict]:
-    """{group label: {student: completion tokens of every answer}} over the group's benchmarks."""
+def completion_lengths(
+    summary: dict[str, Any], answers: dict[str, list[dict[str, Any]]]
+) -> dict[str, dict[str, list[int]]]:
+    """{group label: {student: completion tokens of every answer}} over the group's benchmarks.
+
+    Answers scored by log-likelihood generate nothing, so their lengths would only pile up at 0: they are left out.
+    """
     lengths: dict[str, dict[str, list[int]]] = {}
     for name, group in _benchmarks(summary):
         for row in answers.get(name, []):
-            if row.get("tokens") is not None:
+            if row.get("tokens") is not None and row.get("loglikelihoods") is None:
                 lengths.setdefault(group, {}).setdefault(row["student"], []).append(int(row["tokens"]))
     return lengths
 
@@ -772,7 +777,10 @@ def _lengths_section(lengths: dict[str, dict[str, list[int]]]) -> Section:
         "Answer lengths",
         ["group", "student", "answers", "median tokens", "mean tokens", "max tokens"],
         rows,
-        ["Completion tokens of every answer (all samples) of each student, over each group's benchmarks."],
+        [
+            "Completion tokens of every generated answer (all samples) of each student, over each group's "
+            "benchmarks; log-likelihood answers generate none and are left out."
+        ],
         plots=[("completion tokens per student and group", _lengths_plot(lengths))],
     )
 
