@@ -11,10 +11,11 @@ from rich.table import Table
 
 from helpers import QUIET
 from rdistill import report
-from rdistill.config import ReportOptions
+from rdistill.config import Recipe, ReportOptions
 from rdistill.data import write_json, write_jsonl, write_parquet
 from rdistill.data.manifest import StageContext
 from rdistill.errors import StageInputError
+from rdistill.pipeline import STAGES
 
 
 def _scores(accuracy, ci, completion, think, tokens, delta=None, delta_ci=None):
@@ -116,7 +117,81 @@ def _selection_rows() -> list[dict]:
     ]
 
 
-def _manifest_entry(started: str, seconds: float, counts: dict) -> dict:
+ANSWER = "the answer <img src=x onerror=alert(3)>"
+INJECTION = f"<think>\nplan <script>alert(2)</script>\n</think>\n{ANSWER}"
+# (problem, difficulty, correct per sample) of each student on math; code and text have no difficulty.
+MATH = {
+    "base": [
+        ("m0", 1.0, [True, False]),
+        ("m1", 1.0, [False, False]),
+        ("m2", 3.0, [True, True]),
+        ("m3", 3.0, [False, False]),
+    ],
+    "distilled": [
+        ("m0", 1.0, [True, True]),
+        ("m1", 1.0, [True, False]),
+        ("m2", 3.0, [False, False]),
+        ("m3", 3.0, [True, False]),
+    ],
+}
+OTHERS = {
+    "code": {
+        "base": [("c0", None, [False]), ("c1", None, [False])],
+        "distilled": [("c0", None, [True]), ("c1", None, [False])],
+    },
+    "text": {"base": [("t0", None, [True])], "distilled": [("t0", None, [True])]},
+}
+# Completion tokens of each student's answers on each benchmark.
+TOKENS = {
+    ("base", "math"): 10,
+    ("base", "code"): 20,
+    ("base", "text"): 5,
+    ("distilled", "math"): 40,
+    ("distilled", "code"): 60,
+    ("distilled", "text"): 7,
+}
+
+
+def _eval_rows(benchmark: str, by_student: dict) -> list[dict]:
+    return [
+        {
+            "student": student,
+            "benchmark": benchmark,
+            "problem_id": problem,
+            "sample_index": index,
+            "difficulty": difficulty,
+            "subject": None,
+            "correct": correct,
+            "finished": True,
+            "has_think": True,
+            "tokens": TOKENS[(student, benchmark)],
+            "response": INJECTION,
+            "finish_reason": "stop",
+            "extracted": f"{problem}-{index} <b>x</b>",
+            "tests_passed": None,
+            "tests_total": None,
+            "verify_error": None if correct else "wrong_answer",
+        }
+        for student, problems in by_student.items()
+        for problem, difficulty, verdicts in problems
+        for index, correct in enumerate(verdicts)
+    ]
+
+
+def _write_answers(run_dir: Path) -> None:
+    for benchmark, by_student in {"math": MATH, **OTHERS}.items():
+        write_parquet(_eval_rows(benchmark, by_student), run_dir / "eval" / f"{benchmark}.parquet")
+    problems = {
+        problem for by_student in [MATH, *OTHERS.values()] for rows in by_student.values() for problem, *_ in rows
+    }
+    write_parquet(
+        [{"id": problem, "prompt": f"What is {problem}? <script>alert(4)</script>"} for problem in sorted(problems)],
+        run_dir / "problems.parquet",
+    )
+
+
+def _manifest_entry(finished: str, seconds: float, counts: dict) -> dict:
+    """A finished stage as `run_stage` records it: no start time, only the finish and the seconds."""
     return {
         "status": "done",
         "config_hash": "0" * 16,
@@ -124,8 +199,7 @@ def _manifest_entry(started: str, seconds: float, counts: dict) -> dict:
         "outputs": {},
         "counts": counts,
         "seconds": seconds,
-        "started_at": started,
-        "finished_at": started,
+        "finished_at": finished,
     }
 
 
@@ -147,13 +221,13 @@ def run_dir(tmp_path: Path) -> Path:
             {
                 "messages": [
                     {"role": "user", "content": "q"},
-                    {"role": "assistant", "content": "<think>\nr\n</think>\na"},
+                    {"role": "assistant", "content": f"<think>\nr{i} <script>alert(5)</script>\n</think>\na{i}"},
                 ],
                 "problem_id": f"p{i}",
-                "teacher": "stepwise",
+                "teacher": "stepwise" if i < 3 else "rambler",
                 "why": "budget",
             }
-            for i in range(3)
+            for i in range(4)
         ],
         tmp_path / "sft.jsonl",
     )
@@ -176,6 +250,7 @@ def run_dir(tmp_path: Path) -> Path:
         tmp_path / "student" / "training_log.json",
     )
     write_json(SUMMARY, tmp_path / "eval" / "summary.json")
+    _write_answers(tmp_path)
     return tmp_path
 
 
@@ -189,7 +264,7 @@ def test_markdown_has_accuracies_delta_and_every_section(run_dir: Path) -> None:
     markdown = (run_dir / "report.md").read_text()
 
     assert markdown.startswith("# Micro run")
-    assert entry["counts"] == {"sections": 7}
+    assert entry["counts"] == {"sections": 13}
     assert _row(markdown, "math") == [
         "math",
         "in-domain",
@@ -250,10 +325,17 @@ def test_markdown_has_accuracies_delta_and_every_section(run_dir: Path) -> None:
     assert _row(markdown, "budget") == ["budget", "kept", "3"]
     assert _row(markdown, "teacher_not_chosen") == ["teacher_not_chosen", "dropped", "4"]
     assert "9 verified rollouts: 3 kept, 6 dropped." in markdown
-    assert "sft.jsonl holds 3 training examples (stepwise 3)." in markdown
+    assert "sft.jsonl holds 4 training examples (stepwise 3, rambler 1)." in markdown
     assert _row(markdown, "parameters") == ["parameters", "1,234,567"]
     assert _row(markdown, "train loss") == ["train loss", "0.8125"]
-    assert _row(markdown, "train")[:3] == ["train", "done", "42.25"]
+    # Started: the finish less 42.25 s, to the second.
+    assert _row(markdown, "train")[:5] == [
+        "train",
+        "done",
+        "2025-01-01T00:00:17+00:00",
+        "2025-01-01T00:01:00+00:00",
+        "42.25",
+    ]
     assert markdown.index("| problems |") < markdown.index("| train |")
 
 
@@ -263,15 +345,25 @@ def test_html_is_self_contained_and_escaped(run_dir: Path) -> None:
 
     assert not re.search(r"""(src|href)\s*=\s*["']?https?://""", page)
     assert "<link" not in page and "<script" not in page
-    assert len(re.findall(r'<img alt="[^"]+" src="data:image/png;base64,[A-Za-z0-9+/=]{100,}">', page)) == 2
+    # avg@k, answer lengths, difficulty bars, teacher evidence, training loss.
+    assert len(re.findall(r'<img alt="[^"]+" src="data:image/png;base64,[A-Za-z0-9+/=]{100,}">', page)) == 5
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&lt;b&gt;title&lt;/b&gt;" in page
     assert "<td>42.5%\n[30.0, 55.0]</td>" in page and "<td>+12.5\n[+5.0, +20.0]</td>" in page
-    assert "<script>" not in (run_dir / "report.md").read_text()
+    markdown = (run_dir / "report.md").read_text()
+    assert "<script>" not in markdown
+    # The sampled answers and traces: teacher and student text shown, escaped, in both files.
+    for text in (page, markdown):
+        assert "<img src=x" not in text and "<b>x</b>" not in text
+        for escaped in ("alert(2)", "alert(4)", "alert(5)"):
+            assert f"&lt;script&gt;{escaped}&lt;/script&gt;" in text
+        assert "&lt;img src=x onerror=alert(3)&gt;" in text
+    assert "<details><summary>reasoning</summary><pre>plan &lt;script&gt;" in page
 
 
 def test_optional_files_are_skipped(run_dir: Path) -> None:
-    for name in ("teachers.json", "selection.parquet", "sft.jsonl", "student/training_log.json", "manifest.json"):
+    optional = ("teachers.json", "selection.parquet", "sft.jsonl", "student/training_log.json", "manifest.json")
+    for name in (*optional, "problems.parquet", "eval/math.parquet", "eval/code.parquet", "eval/text.parquet"):
         (run_dir / name).unlink()
     entry = report.run(ReportOptions(), run_dir, QUIET)
     markdown = (run_dir / "report.md").read_text()
@@ -375,3 +467,165 @@ def test_the_teachers_table_shows_every_signal_the_proxy_interval_and_what_the_s
     assert ["0.61", "2.5", "0.7", "55.0%", "+12.0", "+5.0", "+19.0"] == row[-8:-1]
     assert "local_nll 6.2 s, rsr 1.5 s, student_nll 1.5 s (one pass)" in markdown
     assert "seeds 0, 1, 2, about 150 steps each" in markdown
+
+
+def _headings(markdown: str, section: str) -> list[str]:
+    """The `###` sample headings under one `##` section."""
+    body = markdown.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return [line[4:] for line in body.splitlines() if line.startswith("### ")]
+
+
+def test_sampled_answers_are_two_right_and_two_wrong_of_each_student_in_a_seeded_draw(run_dir: Path) -> None:
+    report.run(ReportOptions(), run_dir, QUIET)
+    markdown = (run_dir / "report.md").read_text()
+
+    math = _headings(markdown, "Sampled answers: math")
+    kinds = [tuple(heading.split(" · ")[:2]) for heading in math]
+    assert (
+        kinds
+        == [("base", "right")] * 2
+        + [("base", "wrong")] * 2
+        + [("distilled", "right")] * 2
+        + [("distilled", "wrong")] * 2
+    )
+    right = {(p, i) for p, _, verdicts in MATH["base"] for i, ok in enumerate(verdicts) if ok}
+    drawn = {(h.split(" problem ")[1].split(" sample ")[0], int(h.split(" sample ")[1])) for h in math[:2]}
+    assert drawn <= right and len(drawn) == 2
+    # Fewer than asked: every one there is, and a note saying so.
+    assert [tuple(h.split(" · ")[:2]) for h in _headings(markdown, "Sampled answers: code")] == [
+        ("base", "wrong"),
+        ("base", "wrong"),
+        ("distilled", "right"),
+        ("distilled", "wrong"),
+    ]
+    assert "base has 0 right answers on code." in markdown
+    assert (
+        "2 right and 2 wrong answers of each student (unverifiable ones count as wrong), drawn with seed 0" in markdown
+    )
+    assert "<pre>wrong (wrong_answer)</pre>" in markdown
+    assert "<pre>What is m" in markdown.split("## Sampled answers: math")[1]
+    # The same seed draws the same answers; the draw is per option.
+    report.run(ReportOptions(), run_dir, StageContext(console=Messages(), force=True))
+    assert (run_dir / "report.md").read_text() == markdown
+    report.run(ReportOptions(answers=1), run_dir, QUIET)
+    assert len(_headings((run_dir / "report.md").read_text(), "Sampled answers: math")) == 4
+
+
+def test_long_texts_are_cut_at_the_stated_limit(run_dir: Path) -> None:
+    report.run(ReportOptions(max_chars=10), run_dir, QUIET)
+    markdown = (run_dir / "report.md").read_text()
+
+    assert "texts longer than 10 characters are cut" in markdown
+    assert f"<pre>the answer … [cut: {len(ANSWER)} characters, the first 10 shown]</pre>" in markdown
+
+
+def test_one_training_trace_per_teacher(run_dir: Path) -> None:
+    report.run(ReportOptions(), run_dir, QUIET)
+    markdown = (run_dir / "report.md").read_text()
+
+    headings = _headings(markdown, "Sampled training traces")
+    assert [heading.split(" · ")[0] for heading in headings] == ["rambler", "stepwise"]
+    assert headings[0] == "rambler · problem p3 · budget"
+    assert "<pre>a3</pre>" in markdown and "<pre>r3 &lt;script&gt;alert(5)&lt;/script&gt;</pre>" in markdown
+
+
+def test_difficulty_bars_are_the_share_right_per_level_and_student(run_dir: Path) -> None:
+    report.run(ReportOptions(), run_dir, QUIET)
+    markdown = (run_dir / "report.md").read_text()
+
+    # base: m0, m1 (level 1) 1 of 4 right, m2, m3 (level 3) 2 of 4; distilled: 3 of 4, then 1 of 4.
+    assert report.difficulty_accuracy(_eval_rows("math", MATH)) == {
+        "1": {"base": (4, 0.25), "distilled": (4, 0.75)},
+        "3": {"base": (4, 0.5), "distilled": (4, 0.25)},
+    }
+    assert _row(markdown, "math")[:2] == ["math", "in-domain"]
+    body = markdown.split("## Accuracy by difficulty level\n", 1)[1]
+    assert "| math | 1 | 4 | 4 | 25.0% | 75.0% |" in body and "| math | 3 | 4 | 4 | 50.0% | 25.0% |" in body
+    assert "| code |" not in body.split("\n## ", 1)[0]
+
+
+def test_answer_lengths_per_student_and_group(run_dir: Path) -> None:
+    report.run(ReportOptions(), run_dir, QUIET)
+    markdown = (run_dir / "report.md").read_text()
+
+    # In-domain: 8 math answers and 2 code answers each; base 10 and 20 tokens, distilled 40 and 60.
+    assert "| in-domain | base | 10 | 10 | 12.0 | 20 |" in markdown
+    assert "| in-domain | distilled | 10 | 40 | 44.0 | 60 |" in markdown
+    assert "| out-of-domain | distilled | 1 | 7 | 7.0 | 7 |" in markdown
+    scored = [row | {"loglikelihoods": [-1.0, -2.0], "tokens": 0} for row in _eval_rows("text", OTHERS["text"])]
+    lengths = report.completion_lengths(SUMMARY, {"text": _eval_rows("text", OTHERS["text"]) + scored})
+    assert lengths == {"out-of-domain": {"base": [5], "distilled": [7]}}
+
+
+def test_teacher_chart_has_a_panel_per_measure_present(run_dir: Path) -> None:
+    assert report.teacher_bars(TEACHERS) == [
+        ("accuracy (%)", {"stepwise": (90.0, 90.0, 90.0), "rambler": (50.0, 50.0, 50.0)})
+    ]
+    evidence = {"rsr": 2.5, "proxy_gain": 0.12, "proxy_gain_low": 0.05, "proxy_gain_high": 0.19}
+    teachers = {
+        **TEACHERS,
+        "teachers": {**TEACHERS["teachers"], "stepwise": {**TEACHERS["teachers"]["stepwise"], **evidence}},
+    }
+    panels = dict(report.teacher_bars(teachers))
+    assert list(panels) == ["accuracy (%)", "rank–surprisal ratio", "proxy gain (pp, 95% interval)"]
+    assert panels["rank–surprisal ratio"] == {"stepwise": (2.5, 2.5, 2.5)}
+    assert panels["proxy gain (pp, 95% interval)"] == {"stepwise": pytest.approx((12.0, 5.0, 19.0))}
+    write_json(teachers, run_dir / "teachers.json")
+    report.run(ReportOptions(), run_dir, QUIET)
+    assert 'alt="evidence per teacher"' in (run_dir / "report.html").read_text()
+
+
+def test_stages_are_in_pipeline_order_with_failed_and_stale_states(run_dir: Path) -> None:
+    stale = _manifest_entry("2025-01-01T00:02:00+00:00", 3.0, {"kept": 3}) | {"input_hashes": {"sft.jsonl": "0" * 16}}
+    failed = {
+        "status": "failed",
+        "config_hash": "0" * 16,
+        "error": "out of memory <script>alert(6)</script>",
+        "started_at": "2025-01-01T00:03:00+00:00",
+        "failed_at": "2025-01-01T00:04:00+00:00",
+    }
+    stages = {
+        "evaluate": failed,
+        "train": _manifest_entry("2025-01-01T00:01:00+00:00", 42.25, {"steps": 30}),
+        # Rerun last, yet first in the pipeline.
+        "problems": _manifest_entry("2025-01-01T05:00:00+00:00", 1.5, {"train/math": 400}),
+        "curate": stale,
+        "report": {"status": "running", "started_at": "2025-01-01T06:00:00+00:00"},
+    }
+    write_json({"stages": stages}, run_dir / "manifest.json")
+    report.run(ReportOptions(), run_dir, QUIET)
+    markdown = (run_dir / "report.md").read_text()
+
+    body = markdown.split("## Stages\n", 1)[1]
+    table = [line.split("|")[1:3] for line in body.splitlines() if line.startswith("| ") and "stage" not in line]
+    assert [[cell.strip() for cell in row] for row in table] == [
+        ["problems", "done"],
+        ["curate", "stale"],
+        ["train", "done"],
+        ["evaluate", "failed"],
+    ]
+    assert _row(markdown, "evaluate")[2:5] == ["2025-01-01T00:03:00+00:00", "2025-01-01T00:04:00+00:00", "–"]
+    assert "Stage curate is stale" in markdown
+    # The report orders stages by the recipe's sections: they must stay in the pipeline's order.
+    assert [name for name in Recipe.model_fields if name in STAGES] == list(STAGES)
+    assert "Stage evaluate failed at 2025-01-01T00:04:00+00:00: out of memory &lt;script&gt;alert(6)" in markdown
+    assert "<script" not in (run_dir / "report.html").read_text()
+
+
+def test_answers_without_problems_parquet_still_render(run_dir: Path) -> None:
+    (run_dir / "problems.parquet").unlink()
+    report.run(ReportOptions(answers=1, traces_per_teacher=0), run_dir, QUIET)
+    markdown = (run_dir / "report.md").read_text()
+
+    assert "<pre>(not in problems.parquet)</pre>" in markdown
+    assert "## Sampled training traces" not in markdown
+
+
+def test_sampled_answers_follow_the_students_order_in_the_file(run_dir: Path) -> None:
+    write_parquet(
+        _eval_rows("math", {"distilled": MATH["distilled"], "base": MATH["base"]}), run_dir / "eval/math.parquet"
+    )
+    sections = {section.title: section for section in report.build_sections(run_dir, ReportOptions(answers=1))}
+
+    headings = [sample.heading.split(" · ")[:2] for sample in sections["Sampled answers: math"].samples]
+    assert headings == [["distilled", "right"], ["distilled", "wrong"], ["base", "right"], ["base", "wrong"]]

@@ -1134,6 +1134,21 @@ class ReportOptions(Options):
     """The final report."""
 
     title: str = Field("rdistill report", description="Heading of the report.")
+    answers: int = Field(
+        2,
+        ge=0,
+        description=(
+            "Right answers and, as many, wrong answers of each student shown per benchmark, drawn from "
+            "eval/BENCH.parquet (0: no sampled answers)."
+        ),
+    )
+    traces_per_teacher: int = Field(
+        1, ge=0, description="Training traces of each teacher shown from sft.jsonl (0: none)."
+    )
+    seed: int = Field(0, description="Seed of the draw of shown answers and traces, so a rerun shows the same ones.")
+    max_chars: int = Field(
+        1500, ge=1, description="Characters of each shown text (problem, answer, reasoning) kept; longer ones are cut."
+    )
 
 
 class SweepOptions(Options):

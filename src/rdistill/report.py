@@ -12,15 +12,19 @@ import base64
 import html
 import io
 import json
-from collections import Counter
+import random
+import statistics
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 
-from rdistill.config import ReportOptions
+from rdistill.backends.interface import split_think
+from rdistill.config import Recipe, ReportOptions
 from rdistill.data import GROUP_LABELS, GROUPS, atomic_path, read_jsonl, read_parquet, require_columns
 from rdistill.data.manifest import DEFAULT_CONTEXT, StageContext, read_manifest, run_stage, stage_state
 from rdistill.errors import DataError
@@ -34,6 +38,7 @@ OPTIONAL_INPUTS = [
     "curation.json",
     "student/training_log.json",
     "sweep/summary.json",
+    "problems.parquet",
 ]
 MISSING = "–"
 CSS = """
@@ -43,18 +48,30 @@ th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 th { background: #f3f3f3; }
 img { max-width: 100%; display: block; margin: 0.5rem 0; }
+pre { white-space: pre-wrap; background: #f7f7f7; padding: 0.4rem 0.6rem; margin: 0.2rem 0 0.6rem; }
+details { margin: 0 0 0.6rem; }
 """
 
 
 @dataclass
+class Sample:
+    """One shown answer or trace: labelled texts in full view, then the long ones collapsed (`<details>`)."""
+
+    heading: str
+    shown: list[tuple[str, str]]
+    collapsed: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
 class Section:
-    """One heading of the report: a table, notes below it and plots (plots appear in HTML only)."""
+    """One heading of the report: a table, notes below it, plots (in HTML only), then shown samples."""
 
     title: str
     headers: list[str] = field(default_factory=list)
     rows: list[list[str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     plots: list[tuple[str, bytes]] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
 
 
 # Formatting
@@ -311,6 +328,51 @@ TEACHER_EVIDENCE = (
 )
 
 
+# Panels of the teacher chart: (title, field, scale to the axis unit, field of the low and high interval ends).
+TEACHER_BARS = (
+    ("accuracy (%)", "accuracy", 100.0, None),
+    ("student NLL/token", "student_nll", 1.0, None),
+    ("rank–surprisal ratio", "rsr", 1.0, None),
+    ("local NLL/token", "local_nll", 1.0, None),
+    ("proxy gain (pp, 95% interval)", "proxy_gain", 100.0, ("proxy_gain_low", "proxy_gain_high")),
+)
+
+
+def teacher_bars(teachers: dict[str, Any]) -> list[tuple[str, dict[str, tuple[float, float, float]]]]:
+    """Each measure some teacher has, as (panel title, {teacher: (value, low, high)}) in the axis unit.
+
+    Without an interval low and high equal the value; a teacher without the measure is left out of its panel.
+    """
+    scores = teachers.get("teachers", {})
+    panels = []
+    for title, key, scale, interval in TEACHER_BARS:
+        bars = {}
+        for name, score in scores.items():
+            if score.get(key) is None:
+                continue
+            value = scale * score[key]
+            ends = [score.get(end) for end in interval] if interval else [None, None]
+            low, high = (scale * end if end is not None else value for end in ends)
+            bars[name] = (value, low, high)
+        if bars:
+            panels.append((title, bars))
+    return panels
+
+
+def _teachers_plot(panels: list[tuple[str, dict[str, tuple[float, float, float]]]]) -> bytes:
+    figure, axes_list = _figures(len(panels))
+    for axes, (title, bars) in zip(axes_list, panels, strict=True):
+        values = [value for value, _, _ in bars.values()]
+        errors = [[v - low for v, low, _ in bars.values()], [high - v for v, _, high in bars.values()]]
+        # Error bars only on panels with intervals: a zero-length bar cap would read as a measured spread of 0.
+        interval = errors if any(any(side) for side in errors) else None
+        axes.bar(range(len(bars)), values, 0.6, yerr=interval, capsize=3, color="#4c78a8")
+        axes.set_xticks(range(len(bars)), list(bars), rotation=20)
+        axes.set_title(title, fontsize=9)
+        axes.axhline(0, color="#888", linewidth=0.5)
+    return _png(figure)
+
+
 def _teachers_section(teachers: dict[str, Any]) -> Section:
     scores = teachers.get("teachers", {})
     domains = sorted({domain for score in scores.values() for domain in score.get("by_domain", {})})
@@ -356,7 +418,9 @@ def _teachers_section(teachers: dict[str, Any]) -> Section:
             f"answering {proxy['validation_problems']} held-out training-pool problems; the base scored "
             f"{_pct(proxy['base']['overall'])}; gains are means over seeds with 95% bootstrap intervals over problems."
         )
-    return Section("Teachers", headers, rows, notes)
+    panels = teacher_bars(teachers)
+    plots = [("evidence per teacher", _teachers_plot(panels))] if panels else []
+    return Section("Teachers", headers, rows, notes, plots=plots)
 
 
 def _curation_section(selection: list[dict[str, Any]] | None, sft: list[dict[str, Any]] | None) -> Section:
@@ -395,10 +459,27 @@ def _training_section(log: dict[str, Any]) -> Section:
     return Section("Training", ["measure", "value"], rows, plots=plots)
 
 
-def _finished_stages(manifest: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """Stages in the order they ran; the report's own entry says "running" while this runs, so it is left out."""
+def _started(entry: dict[str, Any]) -> str:
+    """When a stage started: a finished entry keeps only `finished_at` and `seconds`, so it is their difference."""
+    if "started_at" in entry:
+        return entry["started_at"]
+    if "finished_at" not in entry or entry.get("seconds") is None:
+        return MISSING
+    finished = datetime.fromisoformat(entry["finished_at"])
+    return (finished - timedelta(seconds=entry["seconds"])).isoformat(timespec="seconds")
+
+
+def _ordered_stages(manifest: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Stages in pipeline order (a rerun of an early stage does not move it down), others after them as they started.
+
+    The report's own entry says "running" while this runs, so it is left out.
+    """
+    # A stage may not import the pipeline; the recipe's sections stand in the same order as its stages.
+    order = list(Recipe.model_fields)
     stages = [(name, entry) for name, entry in manifest["stages"].items() if name != "report"]
-    return sorted(stages, key=lambda item: item[1].get("started_at", ""))
+    return sorted(
+        stages, key=lambda item: (order.index(item[0]) if item[0] in order else len(order), _started(item[1]))
+    )
 
 
 def _timings_section(stages: list[tuple[str, dict[str, Any]]], run_dir: Path) -> Section:
@@ -407,9 +488,10 @@ def _timings_section(stages: list[tuple[str, dict[str, Any]]], run_dir: Path) ->
         [
             name,
             states[name],
+            _started(entry),
+            entry.get("failed_at" if states[name] == "failed" else "finished_at", MISSING),
             _fmt(entry.get("seconds")),
             ", ".join(f"{key} {_fmt(value)}" for key, value in entry.get("counts", {}).items()) or MISSING,
-            entry.get("finished_at", MISSING),
         ]
         for name, entry in stages
     ]
@@ -421,7 +503,11 @@ def _timings_section(stages: list[tuple[str, dict[str, Any]]], run_dir: Path) ->
             notes.append(f"Stage {name} failed at {entry.get('failed_at', MISSING)}: {entry.get('error')}.{kept}")
         elif states[name] == "stale":
             notes.append(f"Stage {name} is stale: an input changed since it ran, so its results describe old inputs.")
-    return Section("Stage timings", ["stage", "status", "seconds", "counts", "finished"], rows, notes)
+    notes.append(
+        "Stages in pipeline order. Started: a finished stage's finish less its seconds (the manifest keeps no start "
+        "once a stage is done); finished is when a failed stage failed."
+    )
+    return Section("Stages", ["stage", "status", "started", "finished (or failed)", "seconds", "counts"], rows, notes)
 
 
 # Curation steps and sweeps (files written by `curate` and `sweep`)
@@ -535,6 +621,257 @@ def curation_and_sweep_sections(run_dir: Path) -> list[Section]:
     return sections
 
 
+# Answers and traces, drawn from the evaluation's and the curation's files
+
+
+def _truncate(text: str | None, limit: int) -> str:
+    """`text` cut to `limit` characters, saying so, so that one runaway completion cannot bury the page."""
+    text = text or ""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]} … [cut: {len(text):,} characters, the first {limit:,} shown]"
+
+
+def _draw(rows: list[dict[str, Any]], n: int, key: str, seed: int) -> list[dict[str, Any]]:
+    """`n` rows drawn by a generator seeded with the seed and `key`, so each list gets its own fixed draw."""
+    return random.Random(f"{seed}:{key}").sample(rows, min(n, len(rows)))
+
+
+def _verdict(row: dict[str, Any]) -> str:
+    if row.get("correct") is None:
+        return "unverifiable"
+    verdict = "right" if row["correct"] else "wrong"
+    details = [row["verify_error"]] if row.get("verify_error") else []
+    if row.get("tests_total"):
+        details.append(f"{row.get('tests_passed') or 0}/{row['tests_total']} tests")
+    return verdict + (f" ({', '.join(details)})" if details else "")
+
+
+def _answer_sample(row: dict[str, Any], prompt: str | None, limit: int) -> Sample:
+    reasoning, answer = split_think(row.get("response") or "")
+    return Sample(
+        f"{row['student']} · {'right' if row.get('correct') else 'wrong'} · problem {row['problem_id']}"
+        f" sample {row.get('sample_index', 0)}",
+        [
+            ("problem", _truncate(prompt if prompt is not None else "(not in problems.parquet)", limit)),
+            ("answer", _truncate(answer, limit)),
+            ("extracted", _truncate(_fmt(row.get("extracted")), limit)),
+            ("verdict", _verdict(row)),
+        ],
+        [("reasoning", _truncate(reasoning, limit))] if reasoning else [],
+    )
+
+
+def _answers_section(
+    benchmark: str, rows: list[dict[str, Any]], prompts: dict[str, str], options: ReportOptions
+) -> Section:
+    """`options.answers` right and as many wrong answers of each student on one benchmark, in a seeded draw."""
+    students = _students(rows)
+    # Sorted so that the draw does not depend on the order in which answers arrived.
+    rows = sorted(rows, key=lambda row: (row["problem_id"], row.get("sample_index", 0)))
+    section = Section(f"Sampled answers: {benchmark}")
+    section.notes.append(
+        f"{options.answers} right and {options.answers} wrong answers of each student (unverifiable ones count "
+        f"as wrong), drawn with seed {options.seed}; texts longer than {options.max_chars:,} characters are cut."
+    )
+    for student in students:
+        for right in (True, False):
+            pool = [row for row in rows if row["student"] == student and bool(row.get("correct")) is right]
+            drawn = _draw(pool, options.answers, f"{benchmark}:{student}:{right}", options.seed)
+            if len(drawn) < options.answers:
+                kind = "right" if right else "wrong"
+                section.notes.append(f"{student} has {len(drawn)} {kind} answers on {benchmark}.")
+            section.samples += [_answer_sample(row, prompts.get(row["problem_id"]), options.max_chars) for row in drawn]
+    return section
+
+
+def _traces_section(sft: list[dict[str, Any]], options: ReportOptions) -> Section:
+    """A few training examples of each teacher, as the student saw them in sft.jsonl."""
+    section = Section("Sampled training traces")
+    section.notes.append(
+        f"{options.traces_per_teacher} example(s) of each teacher from sft.jsonl, drawn with seed {options.seed}; "
+        f"texts longer than {options.max_chars:,} characters are cut."
+    )
+    by_teacher: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in sft:
+        by_teacher[str(row.get("teacher", MISSING))].append(row)
+    for teacher, rows in sorted(by_teacher.items()):
+        for row in _draw(rows, options.traces_per_teacher, f"sft:{teacher}", options.seed):
+            turns = {message["role"]: message["content"] for message in row.get("messages", [])}
+            reasoning, answer = split_think(turns.get("assistant", ""))
+            section.samples.append(
+                Sample(
+                    f"{teacher} · problem {row.get('problem_id', MISSING)} · {row.get('why', MISSING)}",
+                    [
+                        ("problem", _truncate(turns.get("user"), options.max_chars)),
+                        ("answer", _truncate(answer, options.max_chars)),
+                    ],
+                    [("reasoning", _truncate(reasoning, options.max_chars))] if reasoning else [],
+                )
+            )
+    return section
+
+
+# Lengths and difficulty of the students' answers (eval/BENCH.parquet)
+
+
+def _figures(count: int) -> tuple[Any, list[Any]]:
+    """A figure with `count` side-by-side panels (the same canvas as `_figure`)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(max(4.5, 3.5 * count), 3.4), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, count, squeeze=False)[0]
+    return figure, list(axes)
+
+
+def _students(rows: list[dict[str, Any]]) -> list[str]:
+    return list(dict.fromkeys(row["student"] for row in rows))
+
+
+def completion_lengths(
+    summary: dict[str, Any], answers: dict[str, list[dict[str, Any]]]
+) -> dict[str, dict[str, list[int]]]:
+    """{group label: {student: completion tokens of every answer}} over the group's benchmarks.
+
+    Answers scored by log-likelihood generate nothing, so their lengths would only pile up at 0: they are left out.
+    """
+    lengths: dict[str, dict[str, list[int]]] = {}
+    for name, group in _benchmarks(summary):
+        for row in answers.get(name, []):
+            if row.get("tokens") is not None and row.get("loglikelihoods") is None:
+                lengths.setdefault(group, {}).setdefault(row["student"], []).append(int(row["tokens"]))
+    return lengths
+
+
+def _lengths_plot(lengths: dict[str, dict[str, list[int]]]) -> bytes:
+    import numpy as np
+
+    figure, panels = _figures(len(lengths))
+    for axes, (group, by_student) in zip(panels, lengths.items(), strict=True):
+        edges = np.histogram_bin_edges([t for tokens in by_student.values() for t in tokens], bins=20)
+        for student, tokens in by_student.items():
+            axes.hist(tokens, bins=edges, alpha=0.55, label=student)
+        axes.set_title(group)
+        axes.set_xlabel("completion tokens")
+        axes.legend()
+    panels[0].set_ylabel("answers")
+    return _png(figure)
+
+
+def _lengths_section(lengths: dict[str, dict[str, list[int]]]) -> Section:
+    rows = [
+        [
+            group,
+            student,
+            _fmt(len(tokens)),
+            _fmt(statistics.median(tokens)),
+            f"{statistics.mean(tokens):,.1f}",
+            _fmt(max(tokens)),
+        ]
+        for group, by_student in lengths.items()
+        for student, tokens in by_student.items()
+    ]
+    return Section(
+        "Answer lengths",
+        ["group", "student", "answers", "median tokens", "mean tokens", "max tokens"],
+        rows,
+        [
+            "Completion tokens of every generated answer (all samples) of each student, over each group's "
+            "benchmarks; log-likelihood answers generate none and are left out."
+        ],
+        plots=[("completion tokens per student and group", _lengths_plot(lengths))],
+    )
+
+
+def _level(value: float) -> str:
+    return f"{value:g}"
+
+
+def difficulty_accuracy(rows: list[dict[str, Any]]) -> dict[str, dict[str, tuple[int, float]]]:
+    """{difficulty level: {student: (answers, share right)}}, levels in increasing order.
+
+    Rows without a difficulty are left out; levels are labels, so bars stand evenly spaced as categories.
+    """
+    counts: dict[float, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        if row.get("difficulty") is not None:
+            counts[float(row["difficulty"])][row["student"]].append(bool(row.get("correct")))
+    return {
+        _level(level): {student: (len(v), sum(v) / len(v)) for student, v in by_student.items()}
+        for level, by_student in sorted(counts.items())
+    }
+
+
+def _difficulty_plot(accuracy: dict[str, dict[str, dict[str, tuple[int, float]]]], students: list[str]) -> bytes:
+    """Grouped bars per benchmark: levels as categories (evenly spaced, whatever their values), a bar per student."""
+    figure, panels = _figures(len(accuracy))
+    width = 0.8 / len(students)
+    for axes, (benchmark, levels) in zip(panels, accuracy.items(), strict=True):
+        for index, student in enumerate(students):
+            axes.bar(
+                [x + index * width for x in range(len(levels))],
+                [100 * by_student.get(student, (0, 0.0))[1] for by_student in levels.values()],
+                width,
+                label=student,
+            )
+        axes.set_xticks([x + width * (len(students) - 1) / 2 for x in range(len(levels))], list(levels))
+        axes.set_title(benchmark)
+        axes.set_xlabel("difficulty")
+        axes.set_ylim(0, 100)
+    panels[0].set_ylabel("answers right (%)")
+    panels[0].legend()
+    return _png(figure)
+
+
+def _difficulty_section(answers: dict[str, list[dict[str, Any]]], students: list[str]) -> Section | None:
+    accuracy = {name: levels for name, rows in answers.items() if (levels := difficulty_accuracy(rows))}
+    if not accuracy:
+        return None
+    rows = [
+        [
+            benchmark,
+            level,
+            *(_fmt(by_student.get(s, (0, 0.0))[0]) for s in students),
+            *(_pct(by_student[s][1]) if s in by_student else MISSING for s in students),
+        ]
+        for benchmark, levels in accuracy.items()
+        for level, by_student in levels.items()
+    ]
+    headers = ["benchmark", "difficulty", *(f"{s} answers" for s in students), *(f"{s} right" for s in students)]
+    notes = ["Share of all answers (every sample) right at each difficulty level of the problem."]
+    return Section(
+        "Accuracy by difficulty level",
+        headers,
+        rows,
+        notes,
+        plots=[("accuracy per difficulty level", _difficulty_plot(accuracy, students))],
+    )
+
+
+def answer_sections(run_dir: Path, summary: dict[str, Any], options: ReportOptions) -> list[Section]:
+    """Lengths, difficulty bars and sampled answers, from the eval/BENCH.parquet files that exist."""
+    answers = {
+        name: read_parquet(run_dir / f"eval/{name}.parquet")
+        for name, _ in _benchmarks(summary)
+        if (run_dir / f"eval/{name}.parquet").exists()
+    }
+    if not answers:
+        return []
+    students = _students([row for rows in answers.values() for row in rows])
+    sections = []
+    lengths = completion_lengths(summary, answers)
+    sections += [_lengths_section(lengths)] if lengths else []
+    difficulty = _difficulty_section(answers, students)
+    sections += [difficulty] if difficulty else []
+    if options.answers:
+        problems = run_dir / "problems.parquet"
+        prompts = {row["id"]: row["prompt"] for row in read_parquet(problems)} if problems.exists() else {}
+        sections += [_answers_section(name, rows, prompts, options) for name, rows in answers.items()]
+    return sections
+
+
 # Reading the run directory
 
 
@@ -558,9 +895,10 @@ def _read_selection(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def build_sections(run_dir: Path) -> list[Section]:
+def build_sections(run_dir: Path, options: ReportOptions | None = None) -> list[Section]:
     """The report's sections, from whichever of the run directory's files exist."""
     run_dir = Path(run_dir)
+    options = options or ReportOptions()
     sections: list[Section] = []
     # A sweep's parent directory has no evaluation of its own, only its cells'.
     if (run_dir / SUMMARY).exists() or not (run_dir / "sweep/summary.json").exists():
@@ -568,6 +906,7 @@ def build_sections(run_dir: Path) -> list[Section]:
         sections += [_comparison_section(summary), _scores_section(summary)]
         breakdown = _breakdown_section(summary)
         sections += [breakdown] if breakdown else []
+        sections += answer_sections(run_dir, summary, options)
     sections += curation_and_sweep_sections(run_dir)
     if (run_dir / "teachers.json").exists():
         sections.append(_teachers_section(_read_json(run_dir / "teachers.json")))
@@ -578,9 +917,11 @@ def build_sections(run_dir: Path) -> list[Section]:
                 _read_selection(selection) if selection.exists() else None, read_jsonl(sft) if sft.exists() else None
             )
         )
+    if sft.exists() and options.traces_per_teacher:
+        sections.append(_traces_section(read_jsonl(sft), options))
     if (run_dir / "student/training_log.json").exists():
         sections.append(_training_section(_read_json(run_dir / "student/training_log.json")))
-    stages = _finished_stages(read_manifest(run_dir))
+    stages = _ordered_stages(read_manifest(run_dir))
     if stages:
         sections.append(_timings_section(stages, Path(run_dir)))
     return sections
@@ -622,7 +963,28 @@ def render_markdown(title: str, sections: list[Section]) -> str:
             lines.append("")
         lines += [line for note in section.notes for line in (_md_cell(note), "")]
         lines += ["*Plots: see report.html.*", ""] if section.plots else []
+        lines += [line for sample in section.samples for line in _md_sample(sample)]
     return "\n".join(lines)
+
+
+def _md_sample(sample: Sample) -> list[str]:
+    """A sample as HTML blocks inside the Markdown (escaped like the HTML page), so no text can break its layout."""
+    lines = [f"### {_md_cell(sample.heading)}", ""]
+    for label, text in sample.shown:
+        lines += [f"**{_md_cell(label)}**", "", f"<pre>{html.escape(text)}</pre>", ""]
+    for label, text in sample.collapsed:
+        lines += [f"<details><summary>{html.escape(label)}</summary>", "", f"<pre>{html.escape(text)}</pre>", ""]
+        lines += ["</details>", ""]
+    return lines
+
+
+def _html_sample(sample: Sample) -> str:
+    shown = "".join(f"<p><b>{html.escape(label)}</b></p><pre>{html.escape(text)}</pre>" for label, text in sample.shown)
+    collapsed = "".join(
+        f"<details><summary>{html.escape(label)}</summary><pre>{html.escape(text)}</pre></details>"
+        for label, text in sample.collapsed
+    )
+    return f"<h3>{html.escape(sample.heading)}</h3>{shown}{collapsed}"
 
 
 def _html_table(headers: list[str], rows: list[list[str]]) -> str:
@@ -642,6 +1004,7 @@ def render_html(title: str, sections: list[Section]) -> str:
             f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
             for alt, png in section.plots
         ]
+        parts += [_html_sample(sample) for sample in section.samples]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{CSS}</style></head>\n<body>\n"
@@ -659,7 +1022,7 @@ def run(options: ReportOptions, run_dir: Path, ctx: StageContext = DEFAULT_CONTE
     """Write `report.md` and `report.html` from the run directory's results."""
 
     def work() -> dict[str, Any]:
-        sections = build_sections(run_dir)
+        sections = build_sections(run_dir, options)
         _write_text(render_markdown(options.title, sections), Path(run_dir) / OUTPUTS[0])
         _write_text(render_html(options.title, sections), Path(run_dir) / OUTPUTS[1])
         return {"sections": len(sections)}
@@ -668,6 +1031,7 @@ def run(options: ReportOptions, run_dir: Path, ctx: StageContext = DEFAULT_CONTE
     # choice makes the report stale even when the evaluation summary is unchanged.
     # A sweep's parent run has no evaluation of its own: its sweep summary stands in.
     present = [name for name in OPTIONAL_INPUTS if (Path(run_dir) / name).exists()]
+    present += sorted(path.relative_to(run_dir).as_posix() for path in Path(run_dir).glob("eval/*.parquet"))
     sweep_only = not (Path(run_dir) / SUMMARY).exists() and "sweep/summary.json" in present
     inputs = present if sweep_only else [SUMMARY, *present]
     return run_stage(run_dir, "report", options, inputs, OUTPUTS, work, ctx)
