@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from rdistill.config import BenchmarkSpec, EvaluateOptions, SamplingParams
-from rdistill.data import PROBLEM_COLUMNS, read_jsonl_lines, read_records, row_label, stable_id
+from rdistill.data import PROBLEM_COLUMNS, read_jsonl_lines, read_records, row_label
+from rdistill.data.io import problem_record
 from rdistill.errors import DataError, RecipeError
 from rdistill.grading.livecodebench import decode_private_tests
 from rdistill.grading.programs import LCB_PREFIX
@@ -145,18 +146,10 @@ def _problem(
     subject: str | None,
     **meta: Any,
 ) -> dict[str, Any]:
-    """A problem record (docs/schema.md); the dataset's own id is kept when it has one."""
-    return {
-        "id": str(identifier) if identifier not in (None, "") else stable_id(source, domain, prompt),
-        "domain": domain,
-        "prompt": prompt,
-        "answer": answer,
-        "tests": tests,
-        "difficulty": difficulty,
-        "source": source,
-        "split": "eval",
-        "meta": json.dumps({"subject": subject, **meta}),
-    }
+    """A benchmark's problem record: held out (split eval), its subject in meta."""
+    return problem_record(
+        source, domain, identifier, prompt, answer, tests, difficulty, "eval", {"subject": subject, **meta}
+    )
 
 
 def _function_test(test: str, entry_point: str | None = None) -> dict[str, Any]:

@@ -160,3 +160,29 @@ def key_seed(*parts: object) -> int:
 def stable_id(*parts: str) -> str:
     """A short id that depends only on the given strings (source and text, say)."""
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+
+
+def problem_record(
+    source: str,
+    domain: str,
+    identifier: Any,
+    prompt: str,
+    answer: str | None,
+    tests: list | None,
+    difficulty: float | None,
+    split: str,
+    meta: dict[str, Any],
+) -> dict[str, Any]:
+    """A problems.parquet record (docs/schema.md), for benchmark and pool loaders alike: the dataset's own
+    id is kept when it has one, else one is derived from the source, domain and prompt."""
+    return {
+        "id": str(identifier) if identifier not in (None, "") else stable_id(source, domain, prompt),
+        "domain": domain,
+        "prompt": prompt,
+        "answer": answer,
+        "tests": tests,
+        "difficulty": difficulty,
+        "source": source,
+        "split": split,
+        "meta": json.dumps(meta),
+    }

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from rdistill.config import PoolSource, ProblemsOptions
-from rdistill.data.io import read_jsonl_lines, read_parquet, stable_id
+from rdistill.data.io import problem_record, read_jsonl_lines, read_parquet
 from rdistill.data.schema import DOMAINS, row_label
 from rdistill.errors import DataError, RecipeError
 from rdistill.grading.answers import LETTERS, balanced_braces, well_formed
@@ -246,18 +246,8 @@ def problem_row(raw: RawRow, source: PoolSource, split: str) -> tuple[dict[str, 
     if problems:
         return None, [f"{raw.where}: {problem}" for problem in problems]
     identifier = row.get(source.fields.id)
-    label = source.label()
-    return {
-        "id": str(identifier) if identifier not in (None, "") else stable_id(label, domain, prompt),
-        "domain": domain,
-        "prompt": prompt,
-        "answer": answer,
-        "tests": tests,
-        "difficulty": difficulty,
-        "source": label,
-        "split": split,
-        "meta": json.dumps(meta),
-    }, []
+    record = problem_record(source.label(), domain, identifier, prompt, answer, tests, difficulty, split, meta)
+    return record, []
 
 
 def held_out_positions(count: int, eval_size: float, seed: int, where: str) -> set[int]:
