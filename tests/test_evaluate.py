@@ -61,9 +61,11 @@ def recipe_dict(run_dir: Path, lcb_file: Path, base: Path) -> dict:
 
 
 @needs_data
-def test_students_on_a_slice_of_every_benchmark_through_the_cli_then_resume(tmp_path, tiny_base):
+def test_students_on_a_slice_of_every_benchmark_through_the_cli_then_resume(tmp_path, tiny_base, monkeypatch):
     run_dir = tmp_path / "run"
-    lcb_file = tmp_path / "lcb.jsonl"
+    # A benchmark path relative to the working directory (not to the run directory).
+    monkeypatch.chdir(tmp_path)
+    lcb_file = Path("lcb.jsonl")
     lcb_file.write_text("".join(json.dumps(row) + "\n" for row in LCB_ROWS))
     recipe_file = tmp_path / "recipe.yaml"
     recipe_file.write_text(yaml.safe_dump(recipe_dict(run_dir, lcb_file, tiny_base)))

@@ -472,8 +472,9 @@ def run(options: EvaluateOptions, run_dir: Path, ctx: StageContext = DEFAULT_CON
             for bench, scores in benches.items()
         }
 
+    # Absolute: a relative path is the working directory's, not the run directory's.
     files = {
-        str(source_path(spec, f"evaluate.benchmarks[{index}]"))
+        str(source_path(spec, f"evaluate.benchmarks[{index}]").resolve())
         for index, spec in enumerate(options.benchmarks)
         if spec.path and spec.format != "micro"
     }
