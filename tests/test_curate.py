@@ -131,6 +131,32 @@ def test_quota_shortfall_is_filled_by_the_other_domains():
     assert Counter(row["domain"] for row in kept)["text"] == details["quotas"]["selected"]["text"] < 120
 
 
+@pytest.mark.parametrize("quotas", [{}, {"math": 0.5, "code": 0.5}])
+def test_a_token_budget_gives_k_traces_of_fewer_problems_the_same_tokens_as_one_trace_of_more(quotas):
+    def select(per_problem: int):
+        options = CurateOptions(
+            budget=10_000,
+            budget_tokens=600,
+            quotas=quotas,
+            trajectories={"per_problem": per_problem},
+            dedup={"enabled": False},
+        )
+        _, kept, _ = decide(options)
+        return kept, sum(row["completion_tokens"] for row in kept)
+
+    one, one_tokens = select(1)
+    four, four_tokens = select(4)
+    longest = max(row["completion_tokens"] for row in one + four)
+    for kept, tokens in ((one, one_tokens), (four, four_tokens)):
+        assert 600 - 2 * longest < tokens <= 600, "filled up to the cap, never over it (per domain with quotas)"
+    assert len({row["problem_id"] for row in four}) < len({row["problem_id"] for row in one})
+    assert max(Counter(row["problem_id"] for row in four).values()) > 1
+    assert max(Counter(row["problem_id"] for row in one).values()) == 1
+    if quotas:
+        math_tokens = sum(row["completion_tokens"] for row in one if row["domain"] == "math")
+        assert 300 - longest < math_tokens <= 300
+
+
 def test_selection_explains_every_row_and_the_funnel_adds_up():
     rows, problems = world()
     rows[0]["finish_reason"] = "length"

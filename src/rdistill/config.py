@@ -965,6 +965,15 @@ class CurateOptions(Options):
         "correct", description="Which traces to keep by verdict."
     )
     budget: int = Field(2000, ge=1, description="Training examples to select (fewer if fewer pass the filters).")
+    budget_tokens: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "Most teacher tokens (completion_tokens) in the training set, besides the example budget: traces are "
+            "taken in the budget's order while they fit, so that arms of a study (k traces of fewer problems vs one "
+            "of more) train on the same tokens. With quotas each domain gets its share of the tokens. Null: no cap."
+        ),
+    )
     strategy: Literal["random", "easy_first", "hard_first", "stratified", "diversity", "s1", "rsr", "local"] = Field(
         "random",
         description=(

@@ -209,9 +209,10 @@ def curate(
     kept_rows = [trace for _, trace in chosen_pairs]
     for trace in kept_rows:
         trace.update(kept=True, step="select", why=f"selected ({options.strategy})")
+    over = f"over budget {options.budget}" + (f" / {options.budget_tokens} tokens" if options.budget_tokens else "")
     for row in rows:
         if row["step"] is None:
-            _drop(row, "select", f"over budget {options.budget}")
+            _drop(row, "select", over)
     details = {
         "decontamination": [
             {

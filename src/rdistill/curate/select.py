@@ -6,6 +6,8 @@ passes: the first trace of every problem, then the second of each, and so on, so
 budget covers as many problems as it can (question diversity matters more than traces per
 question in OpenCodeReasoning). With domain quotas (DED) each domain fills its share of the budget from its
 own order; a domain that runs out leaves its shortfall to the others, largest quota first.
+A token budget (`budget_tokens`) also stops the selection once the traces' teacher tokens would
+exceed it, so that study arms with different traces per problem train on equal tokens.
 """
 
 from __future__ import annotations
@@ -205,6 +207,24 @@ def quota_targets(budget: int, quotas: dict[str, float]) -> dict[str, int]:
     return targets
 
 
+def within_tokens(
+    pairs: list[tuple[Candidate, dict[str, Any]]], limit: int | None
+) -> list[tuple[Candidate, dict[str, Any]]]:
+    """The longest prefix of `pairs` whose traces' teacher tokens fit in `limit` (all of them when None).
+
+    A prefix, not a knapsack: the budget's order is the strategy's ranking, and skipping a long
+    trace to fit a shorter later one would quietly favour short traces.
+    """
+    if limit is None:
+        return pairs
+    used = 0
+    for index, (_, trace) in enumerate(pairs):
+        used += trace["completion_tokens"] or 0
+        if used > limit:
+            return pairs[:index]
+    return pairs
+
+
 def select_budget(
     candidates: list[Candidate], options: CurateOptions
 ) -> tuple[list[tuple[Candidate, dict[str, Any]]], dict[str, Any]]:
@@ -212,13 +232,14 @@ def select_budget(
     problem_major = options.trajectories.per_problem is not None or bool(options.trajectories.per_level)
     if not options.quotas:
         ordered = order_problems(candidates, options, options.budget, random.Random(f"{options.seed}-all"))
-        return budget_order(ordered, problem_major)[: options.budget], {}
+        return within_tokens(budget_order(ordered, problem_major)[: options.budget], options.budget_tokens), {}
     targets = quota_targets(options.budget, options.quotas)
+    token_targets = quota_targets(options.budget_tokens, options.quotas) if options.budget_tokens else {}
     sequences = {}
     for domain in sorted(options.quotas):
         members = [c for c in candidates if c.domain == domain]
         ordered = order_problems(members, options, targets[domain], random.Random(f"{options.seed}-{domain}"))
-        sequences[domain] = budget_order(ordered, problem_major)
+        sequences[domain] = within_tokens(budget_order(ordered, problem_major), token_targets.get(domain))
     taken = {domain: min(targets[domain], len(sequences[domain])) for domain in sequences}
     shortfall = options.budget - sum(taken.values())
     for domain in sorted(sequences, key=lambda d: (-options.quotas[d], d)):
