@@ -147,7 +147,7 @@ def test_a_token_budget_gives_k_traces_of_fewer_problems_the_same_tokens_as_one_
     one, one_tokens = select(1)
     four, four_tokens = select(4)
     longest = max(row["completion_tokens"] for row in one + four)
-    for kept, tokens in ((one, one_tokens), (four, four_tokens)):
+    for tokens in (one_tokens, four_tokens):
         assert 600 - 2 * longest < tokens <= 600, "filled up to the cap, never over it (per domain with quotas)"
     assert len({row["problem_id"] for row in four}) < len({row["problem_id"] for row in one})
     assert max(Counter(row["problem_id"] for row in four).values()) > 1
