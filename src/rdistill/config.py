@@ -1160,6 +1160,53 @@ class ReportOptions(Options):
     )
 
 
+class ComparisonOptions(Options):
+    """Two groups of a sweep compared on one measure, paired by seed and by evaluation problem."""
+
+    a: str = Field(description="The group the claim says is better (or equal): its cells' `group` name.")
+    b: str = Field(description="The group it is compared with (the naive recipe).")
+    measure: Literal["in_domain", "generalisation", "out_of_domain"] = Field(
+        "in_domain", description="Which benchmarks' mean accuracy is compared."
+    )
+    kind: Literal["superiority", "equivalence"] = Field(
+        "superiority", description="superiority: a beats b by at least the margin; equivalence: they differ by less."
+    )
+    margin: float = Field(
+        0.02, gt=0, lt=1, description="The smallest difference in accuracy (a fraction) that matters for the verdict."
+    )
+
+
+class ClaimOptions(Options):
+    """A published claim that a sweep tests, with the rule for its verdict fixed before the run."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Short name of the claim, e.g. DED-3 or Valley-1.")
+    statement: str = Field(description="The claim in one sentence, as the paper makes it.")
+    kind: Literal["comparison", "valley", "rates", "teacher_choice"] = Field(
+        "comparison",
+        description=(
+            "comparison: every entry of `comparisons` must hold; valley: accuracy against `size_key` dips below the "
+            "base and then rises faster than a log-linear fit; rates: completion and think-tag rates follow "
+            "`size_key` more closely than accuracy; teacher_choice: the teacher `rule` picks teaches better than "
+            "the most accurate one (cells over curate.teacher)."
+        ),
+    )
+    comparisons: list[ComparisonOptions] = Field([], description="The comparisons of a `comparison` claim.")
+    size_key: str | None = Field(None, description="The dotted recipe key that sets the data size (valley, rates).")
+    rule: str = Field("rsr", description="teacher_choice: the learnability signal whose pick is tested.")
+    measure: Literal["in_domain", "generalisation", "out_of_domain"] = Field(
+        "in_domain", description="valley and teacher_choice: the accuracy measured."
+    )
+    margin: float = Field(0.02, gt=0, lt=1, description="valley and teacher_choice: the smallest effect that matters.")
+
+    @model_validator(mode="after")
+    def _has_what_its_kind_needs(self) -> ClaimOptions:
+        if self.kind == "comparison" and not self.comparisons:
+            raise ValueError(f"claim {self.id}: a comparison claim needs `comparisons`")
+        if self.kind in ("valley", "rates") and not self.size_key:
+            raise ValueError(f"claim {self.id}: a {self.kind} claim needs `size_key`")
+        return self
+
+
 class SweepOptions(Options):
     """A grid of curate + train + evaluate cells, each in its own sub-run directory (empty: no sweep)."""
 
@@ -1177,6 +1224,9 @@ class SweepOptions(Options):
         ),
     )
     seeds: list[int] = Field([], description="Seeds of each cell; a seed sets both curate.seed and train.sft.seed.")
+    claims: list[ClaimOptions] = Field(
+        [], description="Claims the sweep tests; `rdistill science` gives each a measured effect and a verdict."
+    )
 
 
 class Recipe(Options):
