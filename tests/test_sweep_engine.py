@@ -203,3 +203,33 @@ def test_print_commands_gives_one_runnable_command_per_cell_and_a_summary_comman
     )
     assert set(read_manifest(tmp_path / "run")["stages"]) == {"problems", "base", "generate", "verify"}
     assert json.loads((cell / "teachers.json").read_text())["rule"] == "accuracy"
+
+
+@pytest.mark.slow
+def test_cell_commands_run_at_once_share_one_upstream_run_and_the_summary_command_skips_them(reference, tmp_path):
+    recipe = recipe_file(teacher_grid_raw(tmp_path / "run"), tmp_path / "recipe.yaml")
+    env = os.environ | {"PYTHONPATH": str(Path(__file__).parents[1] / "src"), "OMP_NUM_THREADS": "1"}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "rdistill", "sweep", str(recipe), "--cell", name],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for name in CELLS
+    ]
+    outputs = [process.communicate(timeout=600)[0] for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], outputs
+    # The upstream lock: one command ran the parent's stages, the other waited and skipped them.
+    assert sum(output.count("skip verify") for output in outputs) == 1, outputs
+    assert all(
+        read_manifest(tmp_path / "run" / "sweep" / name)["stages"]["evaluate"]["status"] == "done" for name in CELLS
+    )
+    final = CliRunner().invoke(app, ["sweep", str(recipe)])
+    assert final.exit_code == 0, final.output
+    assert final.output.count("skip evaluate") == 2 and final.output.count("skip train") == 2
+    summary = summary_of(tmp_path / "run")
+    assert [(c["name"], c["examples"]) for c in summary["cells"]] == [
+        (c["name"], c["examples"]) for c in summary_of(reference)["cells"]
+    ]
