@@ -12,6 +12,8 @@ nothing, and a changed override never reads another key's files. The base studen
 once per way of asking it: a cell whose base evaluation would be the same as an earlier cell's
 links that cell's graded base answers (`eval/parts/base/`). `sweep/summary.json` gives, per group
 of cells that differ only in seed, the mean and spread of in-domain and out-of-domain accuracy.
+Cells may run in parallel worker processes (`jobs`), or one per command (`only`, for a
+scheduler: `sweep_commands`), the upstream stages then guarded by a lock file.
 """
 
 from __future__ import annotations
