@@ -75,6 +75,17 @@ def test_each_upstream_stage_runs_once_per_set_of_the_overrides_it_reads():
         ((("generate.samples_per_problem", 1),), ("generate", "verify", "teachers")),
         ((("generate.samples_per_problem", 2),), ("generate", "verify", "teachers")),
     ]
+    base = upstream_runs(cells(SweepOptions(grid={"base.micro.base_epochs": [1.0]})))
+    assert [(run.key, run.stages) for run in base] == [
+        ((), ("problems", "generate", "verify")),
+        ((("base.micro.base_epochs", 1.0),), ("base", "teachers")),
+    ]
+    problems = upstream_runs(cells(SweepOptions(variants={"p": {"problems.micro.math": 12, "teachers.keep": 2}})))
+    assert [(run.key, run.stages) for run in problems] == [
+        ((), ("base",)),
+        ((("problems.micro.math", 12),), ("problems", "generate", "verify")),
+        ((("problems.micro.math", 12), ("teachers.keep", 2)), ("teachers",)),
+    ]
     assert upstream_runs(cells(SweepOptions(grid={"curate.budget": [10, 20]}, seeds=[0, 1]))) == [
         upstream_runs(cells(SweepOptions(seeds=[0])))[0]
     ] and upstream_runs(cells(SweepOptions(seeds=[0])))[0].stages == (
