@@ -39,7 +39,8 @@ def test_cell_recipe_applies_overrides_and_seed_and_rejects_what_a_cell_cannot_v
     assert sub.curate.quotas == {"math": 0.5, "code": 0.5} and sub.train.sft.epochs == 2.0
     assert sub.curate.seed == sub.train.sft.seed == 7 and sub.run_dir == tmp_path / "sweep" / "c-seed7"
     for key, value, message in (
-        ("problems.micro.math", 10, "only curate"),
+        ("report.title", "x", "a cell may vary problems"),
+        ("problems.micro.math", -1, "problems.micro.math"),
         ("curate.budgett", 10, "unknown key 'budgett'"),
         ("curate.budget", -1, "curate.budget"),
     ):
@@ -91,6 +92,8 @@ def test_tiny_sweep_runs_every_cell_reuses_the_parent_files_and_skips_finished_c
     assert [(g["group"], g["seeds"], g["examples"]["mean"]) for g in summary["groups"]] == [("curated", [0, 1], 40)]
     assert 0 <= summary["groups"][0]["in_domain"]["mean"] <= 1
     cell_dir = parent / "sweep" / "curated-seed0"
+    assert not (parent / "sweep" / "upstream").exists() and [c["upstream"] for c in summary["cells"]] == [".", "."]
+    assert (cell_dir / "verified.parquet").resolve() == (parent / "verified.parquet").resolve()
     assert (cell_dir / "verified.parquet").is_symlink() and (cell_dir / "eval" / "summary.json").exists()
     assert {"curate", "train", "evaluate"} <= set(
         read_manifest(cell_dir)["stages"]

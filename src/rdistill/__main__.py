@@ -2,4 +2,6 @@
 
 from rdistill.cli import main
 
-main()
+# Guarded: `rdistill sweep --jobs` spawns workers, which import the main module again under another name.
+if __name__ == "__main__":
+    main()

@@ -352,21 +352,45 @@ def sweep(
     recipe: Annotated[Path, typer.Argument(help="Recipe YAML file with a `sweep:` section.")],
     run_dir: RunDirOption = None,
     force: ForceOption = False,
+    jobs: Annotated[
+        int, typer.Option("--jobs", min=1, help="Cells run at once, in worker processes sharing the cores.")
+    ] = 1,
+    cell: Annotated[
+        str | None,
+        typer.Option("--cell", help="Run only this cell (and the upstream stages it lacks); no summary."),
+    ] = None,
+    upstream: Annotated[
+        bool, typer.Option("--upstream", help="Run only the upstream stages (problems ... teachers) the cells need.")
+    ] = False,
+    print_commands: Annotated[
+        bool,
+        typer.Option(
+            "--print-commands", help="Print one shell command per cell (for a scheduler's array) and run nothing."
+        ),
+    ] = False,
 ) -> None:
-    """Run a grid of curate + train + evaluate cells (sweep/CELL/), skipping finished ones; write sweep/summary.json."""
-    from rdistill.sweep import SUMMARY, run_sweep, summary_table
+    """Run a grid of cells (sweep/CELL/), each a curate + train + evaluate sub-run, skipping finished ones; write
+    sweep/summary.json."""
+    from rdistill.sweep import SUMMARY, run_sweep, summary_table, sweep_commands
 
     started = time.perf_counter()
     try:
         loaded = load_recipe(recipe)
+        if print_commands:
+            for line in sweep_commands(recipe, loaded, run_dir or loaded.resolved_run_dir()):
+                print(line)
+            return
         quiet_libraries()
-        directory = run_sweep(loaded, run_dir, force, console)
+        directory = run_sweep(loaded, run_dir, force, console, jobs=jobs, only=cell, upstream_only=upstream)
     except RdistillError as error:
         _fail(error)
-    console.rule("[bold]sweep")
-    console.print(summary_table(json.loads((directory / SUMMARY).read_text())))
     elapsed = time.perf_counter() - started
-    console.print(f"run directory: {directory}   report: {directory / 'report.html'}   wall time: {elapsed:.0f} s")
+    if cell is None and not upstream:
+        console.rule("[bold]sweep")
+        console.print(summary_table(json.loads((directory / SUMMARY).read_text())))
+        console.print(f"run directory: {directory}   report: {directory / 'report.html'}   wall time: {elapsed:.0f} s")
+    else:
+        console.print(f"run directory: {directory}   wall time: {elapsed:.0f} s")
 
 
 @app.command()

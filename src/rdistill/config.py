@@ -1208,12 +1208,15 @@ class ClaimOptions(Options):
 
 
 class SweepOptions(Options):
-    """A grid of curate + train + evaluate cells, each in its own sub-run directory (empty: no sweep)."""
+    """A grid of cells, each a curate + train + evaluate sub-run on the upstream files its overrides select
+    (empty: no sweep)."""
 
     variants: dict[str, dict[str, Any]] = Field(
         {},
         description=(
-            "Named sets of overrides, each a mapping of dotted recipe keys (curate.*, train.*, evaluate.*) to values."
+            "Named sets of overrides, each a mapping of dotted recipe keys (any stage's section: problems.*, base.*, "
+            "generate.*, verify.*, teachers.*, curate.*, train.*, evaluate.*) to values. An upstream stage runs once "
+            "per distinct set of the overrides it reads (in sweep/upstream/LABEL/, or the parent run without any)."
         ),
     )
     grid: dict[str, list[Any]] = Field(
@@ -1223,7 +1226,11 @@ class SweepOptions(Options):
             "and seeds)."
         ),
     )
-    seeds: list[int] = Field([], description="Seeds of each cell; a seed sets both curate.seed and train.sft.seed.")
+    seeds: list[int] = Field(
+        [],
+        description="Seeds of each cell; a seed sets curate.seed and train.sft.seed only (the upstream stages are "
+        "shared across seeds).",
+    )
     claims: list[ClaimOptions] = Field(
         [], description="Claims the sweep tests; `rdistill science` gives each a measured effect and a verdict."
     )

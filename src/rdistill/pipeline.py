@@ -111,8 +111,9 @@ ENTRY_POINTS = (
     ("runs [DIR]", "nothing", "Every run under `runs/`: its recipe, stages done / failed / stale, in-domain scores."),
     (
         "sweep RECIPE.yaml",
-        "`sweep/CELL/`, `sweep/summary.json`",
-        "A grid of curate + train + evaluate cells on the parent's rollouts (see [Sweeps](#sweeps)).",
+        "`sweep/CELL/`, `sweep/upstream/`, `sweep/summary.json`",
+        "A grid of curate + train + evaluate cells over any recipe keys, upstream stages shared where the overrides "
+        "allow (see [Sweeps](#sweeps)).",
     ),
     (
         "serve MODEL_DIR",
