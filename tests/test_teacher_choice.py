@@ -8,12 +8,12 @@ import pytest
 
 from helpers import tiny_recipe_dict
 from rdistill.config import Recipe, SweepOptions
-from rdistill.signals.study import average_ranks, spearman, top1_hit, truth_by_seed, validate_signals
+from rdistill.signals.study import spearman, top1_hit, truth_by_seed, validate_signals
 from rdistill.sweep import cells, run_sweep, signal_seconds
 
 
 def test_ranks_share_ties_and_spearman_is_the_correlation_of_ranks():
-    assert average_ranks([10.0, 30.0, 20.0, 20.0]) == [1.0, 4.0, 2.5, 2.5]
+    assert spearman([10.0, 30.0, 20.0, 20.0], [1.0, 4.0, 2.5, 2.5]) == pytest.approx(1.0), "ties by average rank"
     assert spearman([1, 2, 3], [10, 20, 30]) == pytest.approx(1.0)
     assert spearman([1, 2, 3], [30, 20, 10]) == pytest.approx(-1.0)
     # Ranks (1, 2, 3) against (1, 3, 2): 1 - 6 * (0 + 1 + 1) / (3 * (9 - 1)) = 0.5.

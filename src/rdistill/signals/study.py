@@ -12,29 +12,14 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-
-def average_ranks(values: list[float]) -> list[float]:
-    """1-based ranks, ties sharing the mean of the ranks they span (as Spearman's rho wants)."""
-    order = sorted(range(len(values)), key=lambda index: values[index])
-    ranks = [0.0] * len(values)
-    start = 0
-    while start < len(order):
-        end = start
-        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
-            end += 1
-        for position in range(start, end + 1):
-            ranks[order[position]] = (start + end) / 2 + 1
-        start = end + 1
-    return ranks
+from scipy.stats import spearmanr
 
 
 def spearman(x: list[float], y: list[float]) -> float | None:
-    """Spearman's rho: the Pearson correlation of the average ranks (None when either side is constant)."""
-    rx, ry = average_ranks(x), average_ranks(y)
-    mx, my = statistics.fmean(rx), statistics.fmean(ry)
-    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
-    var = sum((a - mx) ** 2 for a in rx) * sum((b - my) ** 2 for b in ry)
-    return cov / var**0.5 if var else None
+    """Spearman's rho (scipy's, ties by average rank); None when either side is constant, where rho is undefined."""
+    if len(set(x)) < 2 or len(set(y)) < 2:
+        return None
+    return float(spearmanr(x, y).statistic)
 
 
 def top1_hit(signal: dict[str, float], truth: dict[str, float]) -> bool:
