@@ -18,6 +18,7 @@ from rdistill.pipeline import STAGES
 
 PACKAGE = REPO / "src" / "rdistill"
 COMPONENTS = {
+    "analysis",
     "backends",
     "grading",
     "training",

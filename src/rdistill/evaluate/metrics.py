@@ -16,6 +16,10 @@ from typing import Any
 
 import numpy as np
 
+# The bootstrap draws and intervals live in the analysis component, which the sweep's analysis shares.
+from rdistill.analysis.bootstrap import interval
+from rdistill.analysis.bootstrap import resample_indices as resample_indices
+
 # accuracy_norm: lm-eval's acc_norm, for multiple choice scored by log-likelihood (rows with `correct_norm`).
 HEADLINE = (
     "accuracy",
@@ -81,18 +85,6 @@ def problem_values(rows: list[dict[str, Any]], answer_task: bool) -> dict[str, d
         if samples[0].get("correct_norm") is not None:
             values[problem_id]["accuracy_norm"] = sum(bool(s["correct_norm"]) for s in samples) / n
     return values
-
-
-def resample_indices(problems: int, samples: int, seed: int) -> np.ndarray:
-    """Bootstrap draws of problem positions (samples x problems); shared by every student of a benchmark."""
-    return np.random.default_rng(seed).integers(0, problems, size=(samples, problems))
-
-
-def interval(replicates: np.ndarray, confidence: float) -> list[float]:
-    """Percentile bootstrap interval of a statistic from its replicates."""
-    tail = (1 - confidence) / 2
-    low, high = np.quantile(replicates, [tail, 1 - tail])
-    return [float(low), float(high)]
 
 
 def score(
