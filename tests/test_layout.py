@@ -32,7 +32,7 @@ COMPONENTS = {
     "models",
     "signals",
 }
-ENTRY_POINTS = {"", "cli", "pipeline", "sweep", "serve", "check", "plan", "__main__"}
+ENTRY_POINTS = {"", "cli", "pipeline", "sweep", "science", "serve", "check", "plan", "__main__"}
 
 
 def modules() -> dict[str, Path]:

@@ -10,9 +10,10 @@ import yaml
 from typer.testing import CliRunner
 
 from helpers import tiny_recipe_dict
+from rdistill.analysis.claims import combine
 from rdistill.analysis.verdict import verdict
 from rdistill.cli import app
-from rdistill.science import combine, effect_text
+from rdistill.science import effect_text
 from test_analysis import write_cell
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -72,6 +73,11 @@ def test_a_tiny_study_is_run_judged_by_its_stated_rules_and_written_up(tmp_path,
         assert claim["verdict"] == combine([part["outcome"] for part in claim["parts"]])
     curve = claims["Valley-1"]["curve"]
     assert curve["sizes"] == [10.0, 20.0, 40.0] and len(curve["seed_means"][0]) == 3
+
+    in_sweep = json.loads(Path("runs/study/sweep/claims.json").read_text())
+    assert [claim["verdict"] for claim in in_sweep] == [claim["verdict"] for claim in study["claims"]]
+    report = Path("runs/study/report.html").read_text()
+    assert "<h2>Claims</h2>" in report and report.count("data:image/png") >= 3, "the claims' table and figures"
 
     text = Path("docs/results.md").read_text()
     for claim in CLAIMS:

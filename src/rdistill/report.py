@@ -23,6 +23,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from rdistill.analysis.claims import effect_text
 from rdistill.backends.interface import split_think
 from rdistill.config import Recipe, ReportOptions
 from rdistill.data import GROUP_LABELS, GROUPS, atomic_path, read_jsonl, read_parquet, require_columns
@@ -38,6 +39,7 @@ OPTIONAL_INPUTS = [
     "curation.json",
     "student/training_log.json",
     "sweep/summary.json",
+    "sweep/claims.json",
     "problems.parquet",
 ]
 MISSING = "–"
@@ -618,7 +620,35 @@ def curation_and_sweep_sections(run_dir: Path) -> list[Section]:
         sections.append(_funnel_section(_read_json(run_dir / "curation.json")))
     if (run_dir / "sweep/summary.json").exists():
         sections.append(_sweep_section(_read_json(run_dir / "sweep/summary.json")))
+    if (run_dir / "sweep/claims.json").exists():
+        sections.append(_claims_section(_read_json(run_dir / "sweep/claims.json"), run_dir))
     return sections
+
+
+def _claims_section(claims: list[dict[str, Any]], run_dir: Path) -> Section:
+    """The claims the sweep tests: every part's effect, interval and verdict, the reasons, and their figures."""
+    # Imported here: the claims' analysis brings pandas and scipy, which a report without claims never needs.
+
+    rows = [
+        [
+            claim["id"] if index == 0 else "",
+            part["effect"],
+            effect_text(part),
+            f"{part['margin']:g}",
+            part["outcome"],
+            claim["verdict"] if index == 0 else "",
+        ]
+        for claim in claims
+        for index, part in enumerate(claim["parts"])
+    ]
+    notes = [f"{claim['id']}, {part['effect']}: {part['reason']}" for claim in claims for part in claim["parts"]]
+    plots = [
+        (claim["id"], (run_dir / claim["figure"]).read_bytes())
+        for claim in claims
+        if claim.get("figure") and (run_dir / claim["figure"]).exists()
+    ]
+    headers = ["claim", "effect A − B", "estimate [95 % interval]", "margin", "part verdict", "claim verdict"]
+    return Section("Claims", headers, rows, notes, plots=plots)
 
 
 # Answers and traces, drawn from the evaluation's and the curation's files

@@ -48,6 +48,8 @@ from rdistill.signals.study import truth_by_seed, validate_signals
 SWEEP_DIR = "sweep"
 UPSTREAM_DIR = "sweep/upstream"
 SUMMARY = "sweep/summary.json"
+CLAIMS = "sweep/claims.json"
+CLAIM_FIGURES = "sweep/figures"
 # Held while upstream stages run, so that concurrent `--cell` commands do not run one stage twice at once.
 UPSTREAM_LOCK = "sweep/.upstream.lock"
 UPSTREAM_STAGES = ("problems", "base", "generate", "verify", "teachers")
@@ -542,3 +544,18 @@ def write_summary(recipe: Recipe, parent: Path, grid: list[Cell], console=None) 
         if console is not None:
             console.print(teacher_choice_table(summary["teacher_choice"]["in_domain"]))
     write_json(summary, parent / SUMMARY)
+    if recipe.sweep.claims:
+        write_claims(recipe, parent, console)
+
+
+def write_claims(recipe: Recipe, parent: Path, console=None) -> None:
+    """`sweep/claims.json`: each claim the recipe states, judged on the finished cells by its own rule, with
+    its figures in sweep/figures/ (the report shows both; `rdistill science` gathers them across studies)."""
+    from rdistill.analysis.claims import judge_claims
+
+    figures = parent / CLAIM_FIGURES
+    claims = judge_claims(recipe, parent, figures)
+    write_json(json.loads(json.dumps(claims, default=lambda path: os.path.relpath(path, parent))), parent / CLAIMS)
+    if console is not None:
+        for claim in claims:
+            console.print(f"{claim['id']}: [bold]{claim['verdict']}[/bold]")
