@@ -17,7 +17,7 @@ from rdistill.analysis.curves import loglinear_fit, size_curve
 from rdistill.analysis.load import base_scores, cell_means, load_sweep, score_matrix, series
 from rdistill.analysis.plots import plot_curve, plot_effects, plot_rates
 from rdistill.analysis.rates import rate_correlations
-from rdistill.analysis.verdict import CLAIMS, judge, verdict
+from rdistill.analysis.verdict import ClaimPart, judge, verdict
 
 SIZES = (100, 200, 400, 800, 1600)
 
@@ -175,10 +175,13 @@ def test_verdict_rejects_bad_inputs():
         verdict(0.1, 0.2, 0.0, "equivalence", 0.02)
 
 
-def test_every_claim_has_a_part_and_judge_rows_serialise():
-    assert {part.claim for part in CLAIMS} == {f"DED-{i}" for i in (1, 2, 3)} | {f"Valley-{i}" for i in (1, 2, 3, 4)}
-    row = judge(CLAIMS[0], 0.05, 0.03, 0.07)
-    assert row["outcome"] == "held" and row["claim"] == "DED-1"
+TEACHER = ClaimPart("DED-1", "teacher", "learnability's teacher - the most accurate", "superiority", 0.02)
+SAME = ClaimPart("Valley-3", "correctness", "correct - incorrect traces", "equivalence", 0.02)
+
+
+def test_judge_rows_carry_the_part_the_numbers_and_the_verdict_and_serialise():
+    row = judge(TEACHER, 0.05, 0.03, 0.07)
+    assert row["outcome"] == "held" and row["claim"] == "DED-1" and row["estimate"] == 0.05
     json.dumps(row)
 
 
@@ -226,7 +229,7 @@ def assert_png(path: Path) -> None:
 def test_the_figures_render(tmp_path):
     curve = size_curve(valley_scores(), base=0.30, replicates=500).to_dict()
     assert_png(plot_curve(curve, tmp_path / "valley.png"))
-    rows = [judge(CLAIMS[0], 0.05, 0.03, 0.07), judge(CLAIMS[1], 0.0, -0.01, 0.01), judge(CLAIMS[7], 0.04, -0.01, 0.09)]
+    rows = [judge(TEACHER, 0.05, 0.03, 0.07), judge(SAME, 0.0, -0.01, 0.01), judge(TEACHER, 0.04, -0.01, 0.09)]
     assert_png(plot_effects(rows, tmp_path / "figures" / "effects.png"))
     rates = {
         name: size_curve({s: noisy(m + 0.1 * i, seed=i) for i, s in enumerate(SIZES)}, 0.3, replicates=200)

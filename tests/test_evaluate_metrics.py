@@ -10,11 +10,12 @@ import random
 import numpy as np
 import pytest
 
+from rdistill.analysis.bootstrap import resample_indices
 from rdistill.backends import Completion, Request, split_think
 from rdistill.config import EvaluateOptions, SamplingParams
 from rdistill.data.benchmarks import Benchmark
 from rdistill.evaluate import answer_row, eval_rows, summarise
-from rdistill.evaluate.metrics import delta, majority_correct, pass_at_k, problem_values, resample_indices, score
+from rdistill.evaluate.metrics import delta, majority_correct, pass_at_k, problem_values, score
 
 
 def codex_pass_at_k(n: int, c: int, k: int) -> float:

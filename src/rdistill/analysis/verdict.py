@@ -19,9 +19,8 @@ equivalence ("A and B are about the same", |A - B| < m):
   - inconclusive otherwise: the interval crosses an edge of the band.
 
 With a 95 % interval the equivalence rule is two one-sided tests at 2.5 % each (stricter than
-the usual 5 %). `CLAIMS` states, for each claim of the two papers, what A and B are, the kind,
-and the margin; a claim with two parts (DED-2, Valley-1, Valley-4) has one entry per part, and
-the claim holds when every part does.
+the usual 5 %). What A and B are, the kind and the margin of each claim are stated by its study
+recipe (`sweep.claims`); `rdistill.analysis.claims` turns them into parts.
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ from typing import Literal
 
 Kind = Literal["superiority", "equivalence"]
 Outcome = Literal["held", "not held", "inconclusive"]
-ACCURACY_MARGIN = 0.02
 # Valley-1's rise: accuracy per e-fold of data; Valley-4: a difference of absolute correlations.
 SLOPE_MARGIN = 0.02
 CORRELATION_MARGIN = 0.1
@@ -58,66 +56,6 @@ class Verdict:
     def to_dict(self) -> dict[str, str]:
         """Plain JSON-ready fields."""
         return asdict(self)
-
-
-CLAIMS = (
-    ClaimPart(
-        "DED-1",
-        "teacher",
-        "in-domain accuracy: learnability-chosen teacher - best-benchmark teacher",
-        "superiority",
-        ACCURACY_MARGIN,
-    ),
-    ClaimPart(
-        "DED-2", "in-domain", "in-domain accuracy: small curated corpus - much larger", "equivalence", ACCURACY_MARGIN
-    ),
-    ClaimPart(
-        "DED-2",
-        "out-of-domain",
-        "out-of-domain accuracy: small curated corpus - much larger one",
-        "superiority",
-        ACCURACY_MARGIN,
-    ),
-    ClaimPart(
-        "DED-3",
-        "diversity",
-        "accuracy at equal token budget: k diverse trajectories per problem - one per problem",
-        "superiority",
-        ACCURACY_MARGIN,
-    ),
-    ClaimPart(
-        "Valley-1", "dip", "accuracy: base - distilled at the deepest point of the dip", "superiority", ACCURACY_MARGIN
-    ),
-    ClaimPart(
-        "Valley-1",
-        "rise",
-        "slope per e-fold of the largest sizes - slope of the log-linear fit",
-        "superiority",
-        SLOPE_MARGIN,
-    ),
-    ClaimPart(
-        "Valley-2",
-        "easy-vs-hard",
-        "accuracy at the lowest data size: trained on easy problems - on hard ones",
-        "superiority",
-        ACCURACY_MARGIN,
-    ),
-    ClaimPart("Valley-3", "correctness", "accuracy: correct traces - incorrect traces", "equivalence", ACCURACY_MARGIN),
-    ClaimPart(
-        "Valley-4",
-        "completion",
-        "completion rate: |Spearman with ln size| - |Spearman with accuracy|",
-        "superiority",
-        CORRELATION_MARGIN,
-    ),
-    ClaimPart(
-        "Valley-4",
-        "think",
-        "think-tag rate: |Spearman with ln size| - |Spearman with accuracy|",
-        "superiority",
-        CORRELATION_MARGIN,
-    ),
-)
 
 
 def _superiority(estimate: float, low: float, high: float, margin: float) -> Verdict:

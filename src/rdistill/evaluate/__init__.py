@@ -21,6 +21,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import Progress
 
+from rdistill.analysis.bootstrap import resample_indices
 from rdistill.backends import Backend, Completion, Request, make_backend
 from rdistill.backends.sampling_check import SamplingCheck, endpoint_of, print_warning, warning
 from rdistill.config import EvaluateOptions, ModelSpec
@@ -46,7 +47,6 @@ from rdistill.evaluate.metrics import (
     delta,
     group_score,
     problem_values,
-    resample_indices,
     score,
 )
 from rdistill.grading import grade_many

@@ -16,9 +16,8 @@ from typing import Any
 
 import numpy as np
 
-# The bootstrap draws and intervals live in the analysis component, which the sweep's analysis shares.
+# The bootstrap intervals live in the analysis component, which the sweep's analysis shares.
 from rdistill.analysis.bootstrap import interval
-from rdistill.analysis.bootstrap import resample_indices as resample_indices
 
 # accuracy_norm: lm-eval's acc_norm, for multiple choice scored by log-likelihood (rows with `correct_norm`).
 HEADLINE = (
