@@ -82,7 +82,7 @@ def test_a_tiny_study_is_run_judged_by_its_stated_rules_and_written_up(tmp_path,
     text = Path("docs/results.md").read_text()
     for claim in CLAIMS:
         assert f"## {claim['id']}: {claim['statement']}" in text
-    for figure in ("docs/results/claims.png", "docs/results/Valley-1.png", "docs/results/Valley-4.png"):
+    for figure in ("docs/results/claims.png", "docs/results/study/Valley-1.png", "docs/results/study/Valley-4.png"):
         assert Path(figure).read_bytes()[:4] == b"\x89PNG"
         assert f"]({Path(figure).relative_to('docs').as_posix()})" in text
 

@@ -96,6 +96,16 @@ def recipe_header(path: Path) -> str:
     return " ".join(lines)
 
 
+def cpu_name() -> str:
+    """The processor's model name (Linux's /proc/cpuinfo), else the architecture: results move between CPUs."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    return platform.machine()
+
+
 def run_science(paths: list[Path], out: Path, run: bool = True, jobs: int = 1, console: Any = None) -> dict[str, Any]:
     """Run (or, with run=False, only read) every study, judge its claims, write OUT, OUT's JSON twin and figures."""
     from rdistill.sweep import run_sweep
@@ -110,14 +120,14 @@ def run_science(paths: list[Path], out: Path, run: bool = True, jobs: int = 1, c
         parent = run_sweep(recipe, console=console, jobs=jobs) if run else recipe.resolved_run_dir()
         if not (parent / "sweep" / "summary.json").exists():
             raise RecipeError(f"{path}: {parent} holds no finished sweep; run it (drop --no-run)")
-        study = analyse_study(recipe, path, parent, figures)
+        study = analyse_study(recipe, path, parent, figures / recipe.name)
         studies.append(study | {"wall_seconds": time.perf_counter() - started if run else None})
     rows = [part for study in studies for claim in study["claims"] for part in claim["parts"]]
     defined = [row for row in rows if row["estimate"] is not None]
     effects = plot_effects(defined, figures / "claims.png") if defined else None
     results = {
         "written": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "machine": f"{cpu_name()}, {os.cpu_count()} cores",
         "studies": studies,
         "figure": effects,
     }
@@ -202,11 +212,13 @@ def results_markdown(results: dict[str, Any]) -> str:
     """docs/results.md: the claims table, the forest plot, then per study what it holds fixed and what it found."""
     studies = results["studies"]
     wall = [s["wall_seconds"] for s in studies if s["wall_seconds"] is not None]
+    # Studies that share a run directory (valley and valley-rates) trained once.
+    stage_total = sum({s["run_dir"]: s["stage_seconds"] for s in studies}.values())
     lines = [
         "# The papers' claims, measured in the micro-world",
         "",
         f"Written by `rdistill science` (`make science`) on {results['written']}, {results['machine']}. "
-        f"Stage time of the studies: {sum(s['stage_seconds'] for s in studies) / 60:.0f} min"
+        f"Stage time of the studies: {stage_total / 60:.0f} min"
         + (f"; wall time of this call: {sum(wall) / 60:.0f} min." if wall else "."),
         "Every effect is A − B, its interval a two-level bootstrap over seeds and evaluation problems (10,000 "
         "replicates). Superiority holds when the interval lies above 0, fails when it lies below the margin; "
