@@ -116,6 +116,12 @@ ENTRY_POINTS = (
         "allow (see [Sweeps](#sweeps)).",
     ),
     (
+        "science [RECIPES...]",
+        "`docs/results.md`, `docs/results.json`, `docs/results/`",
+        "The seven claims' study sweeps (finished cells skipped), each claim judged by its stated rule (see "
+        "[The papers' claims](#the-papers-claims)).",
+    ),
+    (
         "serve MODEL_DIR",
         "nothing",
         "An OpenAI-compatible server over a local model (or canned replies, or injected faults).",
