@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rdistill.analysis.claims import CORRELATION, MEASURE_LABEL, effect_text, judge_claims
+from rdistill.analysis.claims import CORRELATION, MEASURE_LABEL, effect_text, judge_claims, relative_paths
 from rdistill.analysis.plots import plot_effects
 from rdistill.config import Recipe, load_recipe
 from rdistill.data import write_json
@@ -135,17 +135,6 @@ def run_science(paths: list[Path], out: Path, run: bool = True, jobs: int = 1, c
     write_json(results, out.with_suffix(".json"))
     out.write_text(results_markdown(results))
     return results
-
-
-def relative_paths(value: Any, root: Path) -> Any:
-    """The results with every figure path made relative to `root` (results.md's folder), for JSON and links."""
-    if isinstance(value, Path):
-        return os.path.relpath(value, root)
-    if isinstance(value, dict):
-        return {key: relative_paths(item, root) for key, item in value.items()}
-    if isinstance(value, list):
-        return [relative_paths(item, root) for item in value]
-    return value
 
 
 def _spread_text(spread: dict[str, float] | None) -> str:

@@ -551,11 +551,10 @@ def write_summary(recipe: Recipe, parent: Path, grid: list[Cell], console=None) 
 def write_claims(recipe: Recipe, parent: Path, console=None) -> None:
     """`sweep/claims.json`: each claim the recipe states, judged on the finished cells by its own rule, with
     its figures in sweep/figures/ (the report shows both; `rdistill science` gathers them across studies)."""
-    from rdistill.analysis.claims import judge_claims
+    from rdistill.analysis.claims import judge_claims, relative_paths
 
-    figures = parent / CLAIM_FIGURES
-    claims = judge_claims(recipe, parent, figures)
-    write_json(json.loads(json.dumps(claims, default=lambda path: os.path.relpath(path, parent))), parent / CLAIMS)
+    claims = judge_claims(recipe, parent, parent / CLAIM_FIGURES)
+    write_json(relative_paths(claims, parent), parent / CLAIMS)
     if console is not None:
         for claim in claims:
             console.print(f"{claim['id']}: [bold]{claim['verdict']}[/bold]")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -27,12 +28,12 @@ from rdistill.analysis.plots import plot_curve, plot_rates
 from rdistill.analysis.rates import rate_correlations
 from rdistill.analysis.verdict import CORRELATION_MARGIN, SLOPE_MARGIN, ClaimPart, judge
 from rdistill.config import ClaimOptions, ComparisonOptions, Recipe
+from rdistill.data.schema import GROUP_LABELS as MEASURE_LABEL
 from rdistill.errors import RecipeError
 
 # How a part's effect reads: accuracy differences in points, the rise in points per e-fold of data,
 # Valley-4's in correlation.
 POINTS, SLOPE, CORRELATION = "points", "points per e-fold", "correlation"
-MEASURE_LABEL = {"in_domain": "in-domain", "generalisation": "generalisation", "out_of_domain": "out-of-domain"}
 
 
 def combine(outcomes: list[str]) -> str:
@@ -211,3 +212,14 @@ def effect_text(part: dict[str, Any]) -> str:
         return f"{part['estimate']:+.2f} [{part['low']:+.2f}, {part['high']:+.2f}]"
     scale = 100
     return f"{scale * part['estimate']:+.1f} [{scale * part['low']:+.1f}, {scale * part['high']:+.1f}] {part['unit']}"
+
+
+def relative_paths(value: Any, root: Path) -> Any:
+    """The results with every figure path made relative to `root` (results.md's folder), for JSON and links."""
+    if isinstance(value, Path):
+        return os.path.relpath(value, root)
+    if isinstance(value, dict):
+        return {key: relative_paths(item, root) for key, item in value.items()}
+    if isinstance(value, list):
+        return [relative_paths(item, root) for item in value]
+    return value
