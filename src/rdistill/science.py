@@ -20,6 +20,7 @@ from rdistill.analysis.claims import CORRELATION, MEASURE_LABEL, effect_text, ju
 from rdistill.analysis.plots import plot_effects
 from rdistill.config import Recipe, load_recipe
 from rdistill.data import write_json
+from rdistill.data.io import atomic_path
 from rdistill.data.manifest import read_manifest
 from rdistill.errors import RecipeError
 
@@ -133,7 +134,8 @@ def run_science(paths: list[Path], out: Path, run: bool = True, jobs: int = 1, c
     }
     results = relative_paths(results, out.parent)
     write_json(results, out.with_suffix(".json"))
-    out.write_text(results_markdown(results))
+    with atomic_path(out) as tmp:  # a failed rewrite leaves the previous page whole
+        tmp.write_text(results_markdown(results))
     return results
 
 
