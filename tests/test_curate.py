@@ -319,6 +319,21 @@ def test_one_teacher_alone_on_the_problems_every_teacher_solved():
         decide(options, chosen=frozenset({"a"}))
 
 
+def test_correct_and_incorrect_arms_draw_the_same_problems_with_mixed_verdicts():
+    rows, problems = world()
+    random.Random(1).shuffle(rows)  # the rollouts' order must not decide which problems an arm draws
+    picked = {}
+    for verdict in ("correct", "incorrect"):
+        arm = [dict(row) for row in rows]
+        options = CurateOptions(correctness=verdict, mixed_verdicts=True, budget=15, trajectories={"per_problem": 1})
+        kept, _ = curate(arm, problems, {"a", "b", "c"}, options)
+        assert len(kept) == 15 and {row["correct"] for row in kept} == {verdict == "correct"}
+        lacking = {row["problem_id"] for row in arm if row["why"] and "(mixed_verdicts)" in row["why"]}
+        assert lacking and all(len({r["correct"] for r in rows if r["problem_id"] == pid}) == 1 for pid in lacking)
+        picked[verdict] = {row["problem_id"] for row in kept}
+    assert picked["correct"] == picked["incorrect"]
+
+
 @pytest.mark.parametrize(("strategy", "column"), [("rsr", "rsr"), ("local", "local_nll")])
 def test_signal_strategies_take_the_problems_of_lowest_signal_and_each_problem_s_best_trace(strategy, column):
     rows, problems = world()

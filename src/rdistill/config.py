@@ -993,6 +993,11 @@ class CurateOptions(Options):
         description="Keep only problems that every teacher of the run solved (a correct trace from each), so that "
         "students distilled on different teachers (`teacher`) learn from the same problems.",
     )
+    mixed_verdicts: bool = Field(
+        False,
+        description="Keep only problems with both a correct and an incorrect trace that pass the other filters, so "
+        "that students distilled on correct or on incorrect traces (`correctness`) learn from the same problems.",
+    )
     quotas: dict[str, float] = Field(
         {},
         description=(

@@ -92,10 +92,15 @@ def _decontaminate(
 
 
 def _dedup(rows: list[dict[str, Any]], problems: dict[str, dict[str, Any]], options: CurateOptions) -> dict[str, str]:
-    """Problem id -> the representative it duplicates, among problems with acceptable traces (pool order)."""
+    """Problem id -> the representative it duplicates, among problems with acceptable traces.
+
+    In the pool's order, not the rollouts': which of two duplicates is kept must not depend on
+    which teacher's traces survived the filters (a study's arms keep different traces).
+    """
     if not options.dedup.enabled:
         return {}
-    order = list(dict.fromkeys(row["problem_id"] for row in rows if row["step"] is None))
+    acceptable = {row["problem_id"] for row in rows if row["step"] is None}
+    order = [pid for pid in problems if pid in acceptable]
     return near_duplicates(order, [problems[pid]["prompt"] for pid in order], options.dedup)
 
 
@@ -120,13 +125,18 @@ def _annotate(rows: list[dict[str, Any]], problems: dict[str, dict[str, Any]], o
 def _candidates(
     rows: list[dict[str, Any]], problems: dict[str, dict[str, Any]], options: CurateOptions
 ) -> list[Candidate]:
-    """Problems with acceptable traces, each holding the traces the trajectory step lets through."""
+    """Problems with acceptable traces, each holding the traces the trajectory step lets through.
+
+    In the pool's order, so that arms that keep different traces of the same problems (correct
+    or incorrect ones, one teacher's or another's) draw the same problems from the same seed.
+    """
     by_problem: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         if row["step"] is None:
             by_problem[row["problem_id"]].append(row)
     candidates = []
-    for pid, traces in by_problem.items():
+    for pid in (pid for pid in problems if pid in by_problem):
+        traces = by_problem[pid]
         problem = problems[pid]
         kept, over = arrange(traces, traces[0]["level"], options.trajectories, random.Random(f"{options.seed}-{pid}"))
         for row in over:
@@ -165,6 +175,17 @@ def unsolved_by_some_teacher(rows: list[dict[str, Any]]) -> set[str]:
     return {row["problem_id"] for row in rows if solved_by[row["problem_id"]] != teachers}
 
 
+def mixed_verdict_problems(rows: list[dict[str, Any]], options: CurateOptions, chosen: set[str]) -> set[str]:
+    """Problems with a correct and an incorrect trace among the rollouts still undecided that pass every filter
+    but correctness: the same problems for a study's correct and incorrect arms, whichever it keeps."""
+    checks = trace_checks(options.model_copy(update={"correctness": "all"}), chosen)
+    verdicts: dict[str, set[bool]] = defaultdict(set)
+    for row in rows:
+        if row["step"] is None and first_failure(row, checks) is None:
+            verdicts[row["problem_id"]].add(bool(row["correct"]))
+    return {pid for pid, seen in verdicts.items() if len(seen) == 2}
+
+
 def teachers_kept(chosen: set[str], options: CurateOptions) -> set[str]:
     """The teachers whose traces curation may keep: those teachers.json chose, or the one `curate.teacher` names."""
     if options.teacher is None:
@@ -197,6 +218,10 @@ def curate(
         if row["step"] is None and row["problem_id"] in hits:
             _drop(row, "decontaminate", f"contaminated ({hits[row['problem_id']].kind})")
             row["matched"] = hits[row["problem_id"]].describe()
+    mixed = mixed_verdict_problems(rows, options, chosen) if options.mixed_verdicts else None
+    for row in rows:
+        if row["step"] is None and mixed is not None and row["problem_id"] not in mixed:
+            _drop(row, "filters", "the problem lacks a correct or an incorrect trace (mixed_verdicts)")
     for row in rows:
         if row["step"] is None and (reason := first_failure(row, checks)) is not None:
             _drop(row, "filters", reason)
