@@ -38,6 +38,9 @@ def test_cell_recipe_applies_overrides_and_seed_and_rejects_what_a_cell_cannot_v
     sub = cell_recipe(recipe, cell, tmp_path)
     assert sub.curate.quotas == {"math": 0.5, "code": 0.5} and sub.train.sft.epochs == 2.0
     assert sub.curate.seed == sub.train.sft.seed == 7 and sub.run_dir == tmp_path / "sweep" / "c-seed7"
+    stages = [{"name": "first", "sft": {"epochs": 6}}, {"name": "second", "sft": {"seed": 3}}]
+    staged = cell_recipe(recipe, Cell("s", (("train.stages", stages),), seed=7), tmp_path)
+    assert [stage.sft.seed for stage in staged.train.stages] == [7, 7]  # every stage trains with the cell's seed
     for key, value, message in (
         ("report.title", "x", "a cell may vary problems"),
         ("problems.micro.math", -1, "problems.micro.math"),

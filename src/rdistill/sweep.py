@@ -146,6 +146,8 @@ def _with_overrides(recipe: Recipe, overrides: Overrides, seed: int | None, name
     if seed is not None:
         tree["curate"]["seed"] = seed
         tree["train"]["sft"]["seed"] = seed
+        for stage in tree["train"]["stages"]:
+            stage["sft"]["seed"] = seed
     tree.update(name=name, run_dir=str(run_dir), sweep={})
     try:
         return Recipe.model_validate(tree)
