@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from helpers import FUNCTION_TEST, HOSTILE
-from rdistill.grading.sandbox import close_harness, harness_pid, isolation, run_program
+from rdistill.grading.sandbox import Harness, close_harness, harness_pid, isolation, run_program
 
 
 @pytest.fixture(autouse=True, params=["bubblewrap", "namespaces", "rlimits"])
@@ -98,6 +98,28 @@ def test_fork_bomb(mode):
     if mode == "rlimits" and os.geteuid() == 0:
         pytest.skip("process limits do not bind root without namespaces")
     contained(*HOSTILE["fork_bomb"])
+
+
+def test_a_fork_bomb_does_not_starve_a_concurrent_solutions_forks(isolated):
+    """Two harnesses at once (two grading workers): one's fork bomb must not make the other's fork fail.
+
+    Process-count limits are counted per user: were both harnesses' tests the same user, the
+    bomb would hold all of that user's processes and the honest solution would fail to fork.
+    """
+    honest = (
+        "import os\nfor _ in range(8):\n    pid = os.fork()\n    if pid == 0:\n        os._exit(0)\n"
+        "    os.waitpid(pid, 0)\ndef f(xs):\n    return xs[::-1]\n"
+    )
+    bomb_harness, honest_harness = Harness(isolation()), Harness(isolation())
+    bomb = threading.Thread(target=bomb_harness.run, args=(*HOSTILE["fork_bomb"], 3))
+    bomb.start()
+    try:
+        time.sleep(1)
+        assert honest_harness.run(honest, FUNCTION_TEST, 5) == ["pass"]
+    finally:
+        bomb.join()
+        bomb_harness.close()
+        honest_harness.close()
 
 
 def test_memory_hog():

@@ -1,8 +1,8 @@
 """Run an untrusted program against tests in separate, resource-limited processes.
 
 Each process that verifies code keeps one warm harness (started once, isolated once) and sends
-it solution after solution. For each test the harness forks a child that drops to user
-`nobody` where it can, sets CPU, memory, file-size, open-file and process-count limits and runs
+it solution after solution. For each test the harness forks a child that drops to an
+unprivileged user where it can, sets CPU, memory, file-size, open-file and process-count limits and runs
 the program and the test, its output captured through a pipe and capped; the harness enforces a
 wall-clock limit per test and compares stdin/stdout outputs itself, outside the program's
 process. After every test it kills every process left; between solutions it empties the
@@ -13,12 +13,14 @@ Isolation, chosen once per process and reported by `isolation()`:
 - `bubblewrap` (Debian's `bwrap`, when installed; the stronger option): read-only root with a
   fresh /dev and /proc, private tmpfs /tmp, /var/tmp and /dev/shm, new network, PID, IPC and
   UTS namespaces. Run as root, the harness keeps only the capabilities it needs to drop each
-  test to the real user `nobody`; run by another user, tests run as that user, mapped to
+  test to an unprivileged user of that harness's own (so that concurrent harnesses never share
+  a process-count budget); run by another user, tests run as that user, mapped to
   `nobody` in a user namespace.
 - `namespaces` (root, with util-linux `unshare`): new network, PID, mount and IPC namespaces;
   the harness remounts every file system read-only, mounts private tmpfs over /tmp, /var/tmp
-  and /dev/shm and a fresh /proc, hides a directory `nobody` cannot enter that holds Python
-  (such as /root) behind a tmpfs with only Python bound back, and runs each test as `nobody`.
+  and /dev/shm and a fresh /proc, hides a directory an unprivileged user cannot enter that holds
+  Python (such as /root) behind a tmpfs with only Python bound back, and runs each test as the
+  harness's own unprivileged user.
 - `rlimits` (neither available): resource limits, an empty environment, a private working
   directory and killing of leftover processes only: no network or file-system isolation.
 """
@@ -45,6 +47,8 @@ OUTPUT_LIMIT_BYTES = 1 << 20
 OPEN_FILES_LIMIT = 64
 PROCESS_LIMIT = 64
 NOBODY = 65534
+# As root, each harness's tests run as a user of their own: this base plus the harness's pid.
+TEST_USER_BASE = 1 << 30
 SCRATCH = ["/tmp", "/var/tmp", "/dev/shm"]
 # Room for the harness to start, fork and clean up, on top of the tests' own limits.
 SOLUTION_SLACK_S = 5.0
@@ -93,9 +97,9 @@ def _hidden_ancestor(path: str) -> str | None:
 
 
 def _bwrap_arguments() -> list[str]:
-    """bwrap's options: as root, no user namespace and just the capabilities to drop to nobody."""
+    """bwrap's options: as root, no user namespace and just the capabilities to drop to the test user."""
     python = _python_prefix()
-    # As root, tests run as the real nobody, who cannot enter a directory such as /root that may
+    # As root, tests run as an unprivileged user, who cannot enter a directory such as /root that may
     # hold Python: it is hidden behind a tmpfs with only Python bound back.
     covered = SCRATCH + [p for p in [_hidden_ancestor(python) if os.geteuid() == 0 else None] if p]
     mounts = ["--ro-bind", "/", "/", "--dev", "/dev", "--remount-ro", "/dev", "--proc", "/proc"]
@@ -127,7 +131,17 @@ def _launcher(mode: str) -> list[str]:
     return []
 
 
-def _configuration(mode: str, workdir: str | None) -> dict:
+def _test_user(harness_pid: int) -> int:
+    """The unprivileged user one root harness's tests run as: a user of its own, never shared.
+
+    Process-count limits are counted per user, so harnesses that shared one user (such as
+    `nobody`) would share one budget of processes: a fork bomb graded by one worker would make
+    an honest solution's fork fail in another. The harness's pid is unique among live harnesses.
+    """
+    return TEST_USER_BASE + harness_pid
+
+
+def _configuration(mode: str, workdir: str | None, harness_pid: int) -> dict:
     """What the harness needs to know about its mode: mounts to make, user to drop to, where to work."""
     isolated = mode != "rlimits"
     root = os.geteuid() == 0
@@ -136,7 +150,7 @@ def _configuration(mode: str, workdir: str | None) -> dict:
         "mounts": {"scratch": SCRATCH, "cover": [p for p in [_hidden_ancestor(python)] if p], "python": python}
         if mode == "namespaces"
         else None,
-        "uid": NOBODY if isolated and root else None,
+        "uid": _test_user(harness_pid) if isolated and root else None,
         "pid_namespace": isolated,
         "workdir": "/tmp" if isolated else workdir,
         "scratch": SCRATCH if isolated else [workdir],
@@ -171,7 +185,7 @@ class Harness:
             },
             start_new_session=True,
         )
-        self._send(_configuration(mode, self.workdir))
+        self._send(_configuration(mode, self.workdir, self.process.pid))
 
     def _send(self, message: dict) -> None:
         try:
